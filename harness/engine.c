@@ -1,0 +1,1419 @@
+/* The scenario engine (engine.h): Lua state per file, the `t` object, and the coroutine
+ * that runs each scenario. Waiting calls are C functions that record what they wait for in
+ * sc->wait and yield; a libuv callback (a timer, an instance's state change) resumes the
+ * coroutine with (ok, message). The parts of the API that read best in Lua live in
+ * prelude.lua on top of the primitives registered here in the table C. */
+#include "harness/engine.h"
+
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "harness/luax.h"
+#include "harness/run.h"
+#include "harness/supervisor.h"
+#include "harness/topology.h"
+#include "lib/buf.h"
+#include "lib/dur.h"
+#include "lib/err.h"
+#include "lib/strv.h"
+
+#define T_MT "faultline.t"
+#define INSTANCE_MT "faultline.instance"
+#define METHODS_KEY "faultline.t.methods"
+#define MAIN_KEY "faultline.main"
+#define HOOK_EVERY 10000           /* instructions between deadline checks */
+#define LOG_KEEP_BYTES (16 * 1024) /* of each instance's output, kept for reports */
+
+extern const unsigned char fl_prelude_lua[];
+extern const size_t fl_prelude_lua_len;
+
+typedef struct {
+    char *name;
+    char where[256];
+    int fn_ref;
+    uint64_t timeout_ns; /* 0: the run's --timeout */
+    char *skip;          /* reason, or NULL */
+} scenario_decl_t;
+
+typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN } wait_kind_t;
+
+typedef struct fl_scenario {
+    fl_engine_t *e;
+    scenario_decl_t *decl;
+    fl_scenario_result_t *res;
+    fl_timeline_t tl;
+    fl_rng_t rng;
+    lua_State *co;
+    int co_ref, t_ref;
+    fl_instance_t *inst;
+    size_t ninst, nclosed;
+    enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
+    int in_resume;
+    uv_timer_t wake;     /* sleeps and wait timeouts */
+    uv_timer_t deadline; /* the scenario's timeout */
+    int timers_open;
+    struct {
+        wait_kind_t kind;
+        fl_instance_t *inst;
+        char prefix[32];
+        uint64_t timeout_ns;
+    } wait;
+    int nfailed;
+    uint64_t start_ns;
+    void (*done)(void *);
+    void *done_arg;
+} fl_scenario_t;
+
+struct fl_engine {
+    fl_run_t *run;
+    lua_State *L;
+    char *path;
+    fl_topology_t topo;
+    scenario_decl_t *decls;
+    size_t ndecls;
+    fl_scenario_t *cur;   /* the running scenario, or NULL */
+    unsigned gen;         /* bumped per scenario: stale t / instance handles are refused */
+    uint64_t deadline_ns; /* for the instruction hook; 0 = none */
+};
+
+typedef struct {
+    fl_engine_t *e;
+    unsigned gen;
+} t_box_t;
+
+typedef struct {
+    fl_engine_t *e;
+    unsigned gen;
+    size_t idx;
+} inst_box_t;
+
+/* ---------------------------------------------------------------- access helpers ---- */
+
+static fl_engine_t *engine_of(lua_State *L)
+{
+    return *(fl_engine_t **)lua_getextraspace(L);
+}
+
+static fl_scenario_t *check_t(lua_State *L, int idx)
+{
+    t_box_t *b = luaL_testudata(L, idx, T_MT);
+    if (!b)
+        fl_lua_usage(L, "expected the scenario object t (call methods as t:name(...)), got %s",
+                     fl_lua_typename(L, idx));
+    if (!b->e->cur || b->e->gen != b->gen)
+        fl_lua_usage(L, "this t belongs to a scenario that has ended");
+    return b->e->cur;
+}
+
+static fl_instance_t *check_inst(lua_State *L, int idx, const char *what)
+{
+    fl_engine_t *e = engine_of(L);
+    fl_scenario_t *sc = e->cur;
+    if (sc && lua_type(L, idx) == LUA_TSTRING) { /* "users-2" is accepted too */
+        const char *name = lua_tostring(L, idx);
+        for (size_t i = 0; i < sc->ninst; i++)
+            if (strcmp(sc->inst[i].name, name) == 0)
+                return &sc->inst[i];
+        fl_lua_usage(L, "bad %s argument: no instance named '%s'", what, name);
+    }
+    inst_box_t *b = luaL_testudata(L, idx, INSTANCE_MT);
+    if (!b)
+        fl_lua_usage(L, "bad %s argument: expected an instance (from t:instance(service, n)), got %s",
+                     what, fl_lua_typename(L, idx));
+    if (!sc || b->gen != e->gen)
+        fl_lua_usage(L, "bad %s argument: this instance belongs to a scenario that has ended", what);
+    return &sc->inst[b->idx];
+}
+
+/* Pushes the Lua handle of instance i of the running scenario. */
+static void push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->t_ref);
+    lua_getiuservalue(L, -1, 1);
+    lua_rawgeti(L, -1, (lua_Integer)(inst - sc->inst) + 1);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+static void where_or_decl(lua_State *L, fl_scenario_t *sc, char *out, size_t n)
+{
+    fl_lua_where(L, out, n);
+    if (!out[0])
+        snprintf(out, n, "%s", sc->decl->where);
+}
+
+/* Records a failed assertion: the first one becomes the scenario's message. */
+static void record_failure(fl_scenario_t *sc, const char *where, const char *msg)
+{
+    sc->nfailed++;
+    if (!sc->res->message) {
+        sc->res->message = strdup(msg);
+        sc->res->where = strdup(where);
+    }
+}
+
+static void assertion(lua_State *L, fl_scenario_t *sc, int ok, const char *msg, int stop)
+{
+    char where[256];
+    where_or_decl(L, sc, where, sizeof where);
+    fl_timeline_add(&sc->tl, FL_EV_ASSERT, ok, "", where, "%s", msg);
+    if (ok)
+        return;
+    record_failure(sc, where, msg);
+    if (stop)
+        fl_lua_raise(L, FL_LUA_FAILURE_MT, where, msg);
+}
+
+/* ---------------------------------------------------------------- waiting ---- */
+
+static void resume(fl_scenario_t *sc, int nargs);
+
+/* Yields the scenario coroutine; it is resumed with (ok, message) or nothing (sleep). */
+static int wait_yield(lua_State *L, fl_scenario_t *sc, lua_KFunction k)
+{
+    if (L != sc->co)
+        fl_lua_usage(L, "waiting calls (t:sleep, t:start, t:eventually...) must run in the "
+                        "scenario itself, not in a coroutine it created");
+    return lua_yieldk(L, 0, 0, k);
+}
+
+static void wait_done(fl_scenario_t *sc, int ok, const char *msg)
+{
+    if (sc->wait.kind == WAIT_NONE || sc->in_resume || sc->phase != SC_RUNNING)
+        return;
+    wait_kind_t kind = sc->wait.kind;
+    sc->wait.kind = WAIT_NONE;
+    sc->wait.inst = NULL;
+    uv_timer_stop(&sc->wake);
+    if (kind == WAIT_SLEEP) {
+        resume(sc, 0);
+        return;
+    }
+    lua_pushboolean(sc->co, ok);
+    lua_pushstring(sc->co, msg ? msg : "");
+    resume(sc, 2);
+}
+
+static void wake_cb(uv_timer_t *t)
+{
+    fl_scenario_t *sc = t->data;
+    if (sc->wait.kind == WAIT_SLEEP) {
+        wait_done(sc, 1, NULL);
+        return;
+    }
+    fl_instance_t *inst = sc->wait.inst;
+    char dur[32], msg[256];
+    fl_dur_format(sc->wait.timeout_ns, dur, sizeof dur);
+    if (sc->wait.kind == WAIT_READY)
+        snprintf(msg, sizeof msg, "%s%s not ready within %s (state: %s)", sc->wait.prefix,
+                 inst->name, dur, fl_inst_state_name(inst->state));
+    else
+        snprintf(msg, sizeof msg, "%s%s still running %s after it was told to stop",
+                 sc->wait.prefix, inst->name, dur);
+    wait_done(sc, 0, msg);
+}
+
+/* Is the wait on inst over? 1 yes (ok), -1 yes (failed, msg set), 0 not yet. */
+static int wait_check(fl_scenario_t *sc, fl_instance_t *inst, wait_kind_t kind, char *msg,
+                      size_t msglen)
+{
+    if (kind == WAIT_DOWN)
+        return inst->state == FL_INST_DOWN;
+    if (inst->state == FL_INST_UP)
+        return 1;
+    if (inst->state == FL_INST_DOWN) {
+        char how[64];
+        fl_instance_describe_exit(inst, how, sizeof how);
+        snprintf(msg, msglen, "%s%s %s before it was ready", sc->wait.prefix, inst->name, how);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_change(fl_instance_t *inst, void *arg);
+
+static void all_down_then_close(fl_scenario_t *sc);
+
+static void on_change(fl_instance_t *inst, void *arg)
+{
+    fl_scenario_t *sc = arg;
+    if (sc->phase == SC_STOPPING) {
+        all_down_then_close(sc);
+        return;
+    }
+    if (sc->wait.inst != inst || sc->in_resume)
+        return;
+    char msg[256] = "";
+    int r = wait_check(sc, inst, sc->wait.kind, msg, sizeof msg);
+    if (r)
+        wait_done(sc, r > 0, msg);
+}
+
+static int k_wait_result(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    if (!lua_toboolean(L, -2)) {
+        fl_scenario_t *sc = engine_of(L)->cur;
+        char where[256];
+        where_or_decl(L, sc, where, sizeof where);
+        const char *msg = lua_tostring(L, -1);
+        fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", msg);
+        record_failure(sc, where, msg);
+        return fl_lua_raise(L, FL_LUA_FAILURE_MT, where, msg);
+    }
+    return 0;
+}
+
+static int k_nothing(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L;
+    (void)status;
+    (void)ctx;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- C primitives ---- */
+
+static int c_usage(lua_State *L)
+{
+    return fl_lua_usage(L, "%s", luaL_checkstring(L, 1));
+}
+
+static int c_typename(lua_State *L)
+{
+    lua_pushstring(L, fl_lua_typename(L, 1));
+    return 1;
+}
+
+static int c_seconds(lua_State *L)
+{
+    const char *what = luaL_optstring(L, 2, "duration");
+    lua_pushnumber(L, fl_lua_check_dur(L, 1, what) / 1e9);
+    return 1;
+}
+
+static int c_fmt(lua_State *L)
+{
+    double s = luaL_checknumber(L, 1);
+    char out[32];
+    fl_dur_format(s > 0 ? (uint64_t)(s * 1e9) : 0, out, sizeof out);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+static int c_now(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    lua_pushnumber(L, (uv_hrtime() - sc->start_ns) / 1e9);
+    return 1;
+}
+
+static int c_record(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    assertion(L, sc, lua_toboolean(L, 2), luaL_checkstring(L, 3), 0);
+    return 0;
+}
+
+static int c_fail(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    assertion(L, sc, 0, luaL_checkstring(L, 2), 1);
+    return 0;
+}
+
+static int c_ours(lua_State *L)
+{
+    const char *m, *w;
+    lua_pushboolean(L, fl_lua_error_kind(L, 1, &m, &w) != NULL);
+    return 1;
+}
+
+static int c_keys(lua_State *L)
+{
+    if (lua_isnil(L, 1))
+        return 0;
+    const char *what = luaL_checkstring(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    const char *allowed[16] = {NULL};
+    size_t n = lua_rawlen(L, 3);
+    for (size_t i = 0; i < n && i < 15; i++) {
+        lua_rawgeti(L, 3, (lua_Integer)i + 1);
+        allowed[i] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the table keeps the string alive */
+    }
+    fl_lua_check_keys(L, 1, what, allowed);
+    return 0;
+}
+
+static int c_instance(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, luaL_checkstring(L, 3));
+    push_inst(L, engine_of(L)->cur, inst);
+    return 1;
+}
+
+static int c_grace(lua_State *L)
+{
+    fl_instance_t *inst = check_inst(L, 1, "grace");
+    lua_pushnumber(L, inst->grace_ns / 1e9);
+    return 1;
+}
+
+static int c_act(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "action");
+    char where[256];
+    where_or_decl(L, sc, where, sizeof where);
+    fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, inst->name, where, "%s", luaL_checkstring(L, 3));
+    return 0;
+}
+
+static int c_phase(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "%s started", luaL_checkstring(L, 2));
+    return 0;
+}
+
+/* A Lua error (not a usage error) located at the user's line, not the prelude's. */
+static int user_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int user_error(lua_State *L, const char *fmt, ...)
+{
+    char where[256], msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fl_lua_where(L, where, sizeof where);
+    lua_pushfstring(L, "%s%s%s", where, where[0] ? ": " : "", msg);
+    return lua_error(L);
+}
+
+static int not_running(lua_State *L, fl_instance_t *inst, const char *verb)
+{
+    return user_error(L, "cannot %s %s: it is %s", verb, inst->name,
+                      fl_inst_state_name(inst->state));
+}
+
+static int c_spawn(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "start");
+    int rc = fl_instance_start(inst);
+    if (rc == FL_ESTATE)
+        return user_error(L, "cannot start %s: it is already %s", inst->name,
+                          fl_inst_state_name(inst->state));
+    if (rc)
+        return user_error(L, "cannot start %s: %s", inst->name, fl_strerror(rc));
+    return 0;
+}
+
+static int c_kill(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "crash");
+    if (fl_instance_crash(inst) != 0)
+        return not_running(L, inst, "crash");
+    return 0;
+}
+
+static int c_term(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "stop");
+    double grace = luaL_checknumber(L, 3);
+    if (fl_instance_stop(inst, (uint64_t)(grace * 1e9)) != 0)
+        return not_running(L, inst, "stop");
+    return 0;
+}
+
+static int c_pause(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "pause");
+    if (fl_instance_pause(inst) != 0)
+        return not_running(L, inst, "pause");
+    return 0;
+}
+
+static int c_resume(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "resume");
+    if (fl_instance_resume(inst) != 0)
+        return user_error(L, "cannot resume %s: it is %s, not paused", inst->name,
+                          fl_inst_state_name(inst->state));
+    return 0;
+}
+
+/* C.await(t, inst, "ready"|"down", [timeout seconds], [message prefix]) */
+static int c_await(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "await");
+    const char *what = luaL_checkstring(L, 3);
+    wait_kind_t kind = strcmp(what, "ready") == 0 ? WAIT_READY : WAIT_DOWN;
+    fl_service_t *svc = fl_topology_find(&sc->e->topo, inst->service);
+    uint64_t timeout = lua_isnoneornil(L, 4) ? svc->ready_timeout_ns
+                                             : (uint64_t)(luaL_checknumber(L, 4) * 1e9);
+    snprintf(sc->wait.prefix, sizeof sc->wait.prefix, "%s", luaL_optstring(L, 5, ""));
+    char msg[256] = "";
+    int r = wait_check(sc, inst, kind, msg, sizeof msg);
+    if (r) {
+        lua_pushboolean(L, r > 0);
+        lua_pushstring(L, msg);
+        return k_wait_result(L, LUA_OK, 0);
+    }
+    sc->wait.kind = kind;
+    sc->wait.inst = inst;
+    sc->wait.timeout_ns = timeout;
+    uv_timer_start(&sc->wake, wake_cb, timeout / 1000000 + 1, 0);
+    return wait_yield(L, sc, k_wait_result);
+}
+
+/* ---------------------------------------------------------------- t methods in C ---- */
+
+static int t_sleep(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    uint64_t ns = fl_lua_check_dur(L, 2, "t:sleep duration");
+    sc->wait.kind = WAIT_SLEEP;
+    sc->wait.inst = NULL;
+    uv_timer_start(&sc->wake, wake_cb, (ns + 999999) / 1000000, 0);
+    return wait_yield(L, sc, k_nothing);
+}
+
+static const char *opt_message(lua_State *L, int idx, const char *what, const char *def)
+{
+    if (lua_isnoneornil(L, idx))
+        return def;
+    if (lua_type(L, idx) != LUA_TSTRING)
+        fl_lua_usage(L, "bad %s message: expected a string, got %s", what,
+                     fl_lua_typename(L, idx));
+    return lua_tostring(L, idx);
+}
+
+static int t_expect(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    const char *msg = opt_message(L, 3, "t:expect", "expectation");
+    assertion(L, sc, lua_toboolean(L, 2), msg, 0);
+    lua_pushboolean(L, lua_toboolean(L, 2));
+    return 1;
+}
+
+static int t_assert(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    const char *msg = opt_message(L, 3, "t:assert", "assertion");
+    assertion(L, sc, lua_toboolean(L, 2), msg, 1);
+    lua_settop(L, 2);
+    return 1;
+}
+
+static int t_note(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    const char *msg = luaL_tolstring(L, 2, NULL);
+    char where[256];
+    where_or_decl(L, sc, where, sizeof where);
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", where, "%s", msg);
+    return 0;
+}
+
+static const char **service_names(fl_engine_t *e)
+{
+    const char **names = calloc((size_t)e->topo.nservices + 1, sizeof *names);
+    for (int i = 0; names && i < e->topo.nservices; i++)
+        names[i] = e->topo.services[i].name;
+    return names;
+}
+
+static fl_service_t *check_service(lua_State *L, fl_engine_t *e, int idx, const char *what)
+{
+    const char *name = fl_lua_check_string(L, idx, what);
+    fl_service_t *s = fl_topology_find(&e->topo, name);
+    if (s)
+        return s;
+    const char **names = service_names(e);
+    const char *sug = names ? fl_lua_suggest(name, names) : NULL;
+    char hint[128] = "";
+    if (sug)
+        snprintf(hint, sizeof hint, " (did you mean '%s'?)", sug);
+    free(names);
+    fl_lua_usage(L, "%s: no service named '%s'%s", what, name, hint);
+    return NULL;
+}
+
+static int t_instance(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    fl_service_t *s = check_service(L, sc->e, 2, "t:instance service");
+    int isint = 0;
+    lua_Integer n = lua_isnoneornil(L, 3) ? 1 : lua_tointegerx(L, 3, &isint);
+    if (!lua_isnoneornil(L, 3) && !isint)
+        fl_lua_usage(L, "bad t:instance replica: expected a whole number, got %s",
+                     fl_lua_typename(L, 3));
+    if (n < 1 || n > s->replicas)
+        fl_lua_usage(L, "t:instance: service '%s' has replicas 1 to %d, not %lld", s->name,
+                     s->replicas, (long long)n);
+    for (size_t i = 0; i < sc->ninst; i++)
+        if (strcmp(sc->inst[i].service, s->name) == 0 && sc->inst[i].index == n) {
+            push_inst(L, sc, &sc->inst[i]);
+            return 1;
+        }
+    return luaL_error(L, "internal error: instance %s-%lld missing", s->name, (long long)n);
+}
+
+static int t_instances(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    fl_service_t *s = lua_isnoneornil(L, 2) ? NULL : check_service(L, sc->e, 2, "t:instances");
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (size_t i = 0; i < sc->ninst; i++) {
+        if (s && strcmp(sc->inst[i].service, s->name) != 0)
+            continue;
+        push_inst(L, sc, &sc->inst[i]);
+        lua_rawseti(L, -2, ++n);
+    }
+    return 1;
+}
+
+static int t_log(lua_State *L)
+{
+    check_t(L, 1);
+    fl_instance_t *inst = check_inst(L, 2, "t:log");
+    size_t len = 0;
+    char *text = fl_ring_tail(&inst->log, 0, &len);
+    if (!text)
+        return luaL_error(L, "out of memory");
+    lua_pushlstring(L, text, len);
+    free(text);
+    return 1;
+}
+
+static int t_now(lua_State *L)
+{
+    return c_now(L);
+}
+
+/* t:random() → [0,1); t:random(n) → [1,n]; t:random(m, n) → [m,n]: like math.random, from
+ * the scenario's seeded generator. */
+static int t_random(lua_State *L)
+{
+    fl_scenario_t *sc = check_t(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        lua_pushnumber(L, fl_rng_double(&sc->rng));
+        return 1;
+    }
+    lua_Integer lo = 1, hi;
+    if (lua_isnoneornil(L, 3)) {
+        hi = luaL_checkinteger(L, 2);
+    } else {
+        lo = luaL_checkinteger(L, 2);
+        hi = luaL_checkinteger(L, 3);
+    }
+    if (lo > hi)
+        fl_lua_usage(L, "bad t:random interval: %lld > %lld", (long long)lo, (long long)hi);
+    uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
+    uint64_t r = span ? fl_rng_below(&sc->rng, span) : fl_rng_next(&sc->rng);
+    lua_pushinteger(L, (lua_Integer)((uint64_t)lo + r));
+    return 1;
+}
+
+static const luaL_Reg t_methods[] = {
+    {"sleep", t_sleep},   {"expect", t_expect}, {"assert", t_assert},
+    {"note", t_note},     {"instance", t_instance}, {"instances", t_instances},
+    {"log", t_log},       {"now", t_now},       {"random", t_random},
+    {NULL, NULL},
+};
+
+static const luaL_Reg c_primitives[] = {
+    {"usage", c_usage}, {"typename", c_typename}, {"seconds", c_seconds}, {"fmt", c_fmt},
+    {"now", c_now},     {"record", c_record},     {"fail", c_fail},       {"ours", c_ours},
+    {"keys", c_keys},   {"instance", c_instance}, {"grace", c_grace},     {"act", c_act},
+    {"phase", c_phase}, {"spawn", c_spawn},       {"kill", c_kill},       {"term", c_term},
+    {"pause", c_pause}, {"resume", c_resume},     {"await", c_await},     {NULL, NULL},
+};
+
+/* t.<key>: a method, or one of the fields name / file / seed; anything else is a usage
+ * error with the nearest method name. */
+static int t_index(lua_State *L)
+{
+    t_box_t *b = luaL_checkudata(L, 1, T_MT);
+    const char *key = lua_tostring(L, 2);
+    lua_getfield(L, LUA_REGISTRYINDEX, METHODS_KEY);
+    if (key) {
+        lua_getfield(L, -1, key);
+        if (!lua_isnil(L, -1))
+            return 1;
+        lua_pop(L, 1);
+        fl_scenario_t *sc = b->e->gen == b->gen ? b->e->cur : NULL;
+        if (sc && strcmp(key, "name") == 0) {
+            lua_pushstring(L, sc->decl->name);
+            return 1;
+        }
+        if (strcmp(key, "file") == 0) {
+            lua_pushstring(L, b->e->path);
+            return 1;
+        }
+        if (strcmp(key, "seed") == 0) {
+            lua_pushinteger(L, (lua_Integer)b->e->run->opt.seed);
+            return 1;
+        }
+    }
+    const char *sug = key ? fl_lua_suggest_key(L, -1, key) : NULL;
+    if (sug)
+        return fl_lua_usage(L, "t has no method or field '%s' (did you mean '%s'?)", key, sug);
+    return fl_lua_usage(L, "t has no method or field '%s'", key ? key : luaL_typename(L, 2));
+}
+
+static int t_newindex(lua_State *L)
+{
+    return fl_lua_usage(L, "t is read-only: cannot set t.%s (keep your own state in locals)",
+                        luaL_tolstring(L, 2, NULL));
+}
+
+static int t_tostring(lua_State *L)
+{
+    t_box_t *b = luaL_checkudata(L, 1, T_MT);
+    fl_scenario_t *sc = b->e->gen == b->gen ? b->e->cur : NULL;
+    lua_pushfstring(L, "scenario(%s)", sc ? sc->decl->name : "ended");
+    return 1;
+}
+
+static const char *const inst_fields[] = {"name",  "service", "index", "host", "port", "addr",
+                                          "pid",   "state",   "exit_code", "signal", "starts",
+                                          NULL};
+
+static int inst_index(lua_State *L)
+{
+    fl_instance_t *inst = check_inst(L, 1, "instance");
+    const char *key = luaL_checkstring(L, 2);
+    if (strcmp(key, "name") == 0)
+        lua_pushstring(L, inst->name);
+    else if (strcmp(key, "service") == 0)
+        lua_pushstring(L, inst->service);
+    else if (strcmp(key, "index") == 0)
+        lua_pushinteger(L, inst->index);
+    else if (strcmp(key, "host") == 0)
+        lua_pushstring(L, inst->host);
+    else if (strcmp(key, "port") == 0)
+        lua_pushinteger(L, inst->port);
+    else if (strcmp(key, "addr") == 0)
+        lua_pushfstring(L, "%s:%d", inst->host, inst->port);
+    else if (strcmp(key, "pid") == 0)
+        inst->pid ? lua_pushinteger(L, inst->pid) : lua_pushnil(L);
+    else if (strcmp(key, "state") == 0)
+        lua_pushstring(L, fl_inst_state_name(inst->state));
+    else if (strcmp(key, "exit_code") == 0)
+        inst->exited && !inst->term_signal ? lua_pushinteger(L, inst->exit_status)
+                                           : lua_pushnil(L);
+    else if (strcmp(key, "signal") == 0)
+        inst->exited && inst->term_signal ? lua_pushinteger(L, inst->term_signal)
+                                          : lua_pushnil(L);
+    else if (strcmp(key, "starts") == 0)
+        lua_pushinteger(L, inst->starts);
+    else {
+        const char *sug = fl_lua_suggest(key, inst_fields);
+        if (sug)
+            return fl_lua_usage(L, "an instance has no field '%s' (did you mean '%s'?)", key, sug);
+        return fl_lua_usage(L, "an instance has no field '%s' (fields: name, service, index, "
+                               "host, port, addr, pid, state, exit_code, signal, starts)",
+                            key);
+    }
+    return 1;
+}
+
+static int inst_tostring(lua_State *L)
+{
+    inst_box_t *b = luaL_checkudata(L, 1, INSTANCE_MT);
+    if (b->e->cur && b->gen == b->e->gen)
+        lua_pushstring(L, b->e->cur->inst[b->idx].name);
+    else
+        lua_pushliteral(L, "instance(ended)");
+    return 1;
+}
+
+/* ---------------------------------------------------------------- file level ---- */
+
+static int g_topology(lua_State *L)
+{
+    fl_engine_t *e = engine_of(L);
+    fl_topology_parse(L, &e->topo, e->run->bin_dir);
+    return 0;
+}
+
+/* scenario(name, [opts], fn) */
+static int g_scenario(lua_State *L)
+{
+    fl_engine_t *e = engine_of(L);
+    const char *name = fl_lua_check_string(L, 1, "scenario name");
+    if (!*name)
+        fl_lua_usage(L, "scenario name is empty");
+    int fn = lua_istable(L, 2) ? 3 : 2;
+    if (lua_type(L, fn) != LUA_TFUNCTION)
+        fl_lua_usage(L, "scenario \"%s\": expected a function as the %s argument, got %s", name,
+                     fn == 2 ? "second" : "third", fl_lua_typename(L, fn));
+    for (size_t i = 0; i < e->ndecls; i++)
+        if (strcmp(e->decls[i].name, name) == 0)
+            fl_lua_usage(L, "scenario \"%s\" declared twice (first at %s)", name,
+                         e->decls[i].where);
+    uint64_t timeout = 0;
+    char *skip = NULL;
+    if (fn == 3) {
+        static const char *const keys[] = {"timeout", "skip", NULL};
+        fl_lua_check_keys(L, 2, "scenario option", keys);
+        lua_getfield(L, 2, "timeout");
+        timeout = fl_lua_opt_dur(L, -1, "scenario timeout", 0);
+        lua_getfield(L, 2, "skip");
+        if (lua_type(L, -1) == LUA_TSTRING)
+            skip = strdup(lua_tostring(L, -1));
+        else if (lua_toboolean(L, -1))
+            skip = strdup("skipped");
+        lua_pop(L, 2);
+    }
+    scenario_decl_t *d = realloc(e->decls, (e->ndecls + 1) * sizeof *d);
+    if (!d) {
+        free(skip);
+        return luaL_error(L, "out of memory");
+    }
+    e->decls = d;
+    d = &e->decls[e->ndecls];
+    memset(d, 0, sizeof *d);
+    d->name = strdup(name);
+    d->timeout_ns = timeout;
+    d->skip = skip;
+    fl_lua_where(L, d->where, sizeof d->where);
+    lua_pushvalue(L, fn);
+    d->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    e->ndecls++;
+    return 0;
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    fl_engine_t *e = engine_of(L);
+    if (e->deadline_ns && uv_hrtime() > e->deadline_ns) {
+        char where[256];
+        fl_lua_where(L, where, sizeof where);
+        fl_lua_raise(L, FL_LUA_TIMEOUT_MT, where,
+                     "timed out while running Lua code (a loop that never waits?)");
+    }
+}
+
+static int traceback(lua_State *L)
+{
+    const char *m, *w;
+    if (fl_lua_error_kind(L, 1, &m, &w))
+        return 1; /* ours: already says where */
+    const char *msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : luaL_tolstring(L, 1, NULL), 1);
+    return 1;
+}
+
+static void error_text(lua_State *L, int idx, char *err, size_t errlen)
+{
+    const char *m, *w;
+    if (fl_lua_error_kind(L, idx, &m, &w))
+        snprintf(err, errlen, "%s%s%s", w && *w ? w : "", w && *w ? ": " : "", m ? m : "?");
+    else
+        snprintf(err, errlen, "%s", lua_tostring(L, idx) ? lua_tostring(L, idx) : "error");
+}
+
+static void open_state(fl_engine_t *e)
+{
+    lua_State *L = e->L;
+    *(fl_engine_t **)lua_getextraspace(L) = e; /* copied into every thread */
+    luaL_openlibs(L);
+    fl_lua_open_errors(L);
+
+    luaL_newmetatable(L, T_MT);
+    lua_pushcfunction(L, t_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, t_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, t_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "faultline.t");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    luaL_newmetatable(L, INSTANCE_MT);
+    lua_pushcfunction(L, inst_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, inst_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "faultline.instance");
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    lua_register(L, "topology", g_topology);
+    lua_register(L, "scenario", g_scenario);
+
+    /* math.random follows --seed too */
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, (lua_Integer)e->run->opt.seed);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+}
+
+static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
+{
+    lua_State *L = e->L;
+    if (luaL_loadbufferx(L, (const char *)fl_prelude_lua, fl_prelude_lua_len, "=faultline", "t")) {
+        snprintf(err, errlen, "faultline prelude: %s", lua_tostring(L, -1));
+        return FL_ESYNTAX;
+    }
+    luaL_newlib(L, t_methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, METHODS_KEY);
+    luaL_newlib(L, c_primitives);
+    lua_pushvalue(L, -1);
+    lua_insert(L, -4); /* keep C below the chunk for C.main */
+    if (lua_pcall(L, 2, 0, 0)) {
+        snprintf(err, errlen, "faultline prelude: %s", lua_tostring(L, -1));
+        return FL_ESYNTAX;
+    }
+    lua_getfield(L, -1, "main");
+    lua_setfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* require "x" finds x.lua in lib/ beside the scenario file or beside its folder
+ * (scenarios/lib/ for the files in scenarios/shop/), before Lua's usual places. */
+static void set_package_path(lua_State *L, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) : 1;
+    const char *dir = slash ? path : ".";
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    fl_buf_t b = FL_BUF_INIT;
+    fl_buf_printf(&b, "%.*s/lib/?.lua;%.*s/../lib/?.lua;%s", dirlen, dir, dirlen, dir,
+                  lua_tostring(L, -1));
+    lua_pushstring(L, b.data ? b.data : "");
+    fl_buf_free(&b);
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
+int fl_engine_load(fl_run_t *run, const char *path, fl_engine_t **out, char *err, size_t errlen)
+{
+    fl_engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return FL_ENOMEM;
+    e->run = run;
+    e->path = strdup(path);
+    e->L = luaL_newstate();
+    if (!e->path || !e->L) {
+        fl_engine_free(e);
+        return FL_ENOMEM;
+    }
+    open_state(e);
+    int rc = load_prelude(e, err, errlen);
+    if (rc)
+        goto fail;
+    lua_State *L = e->L;
+    set_package_path(L, path);
+    lua_pushcfunction(L, traceback);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK) {
+        /* "cannot open x.lua" or "x.lua:3: syntax error" */
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        rc = FL_ESYNTAX;
+        goto fail;
+    }
+    e->deadline_ns = uv_hrtime() + run->opt.timeout_ns;
+    int st = lua_pcall(L, 0, 0, -2);
+    e->deadline_ns = 0;
+    if (st != LUA_OK) {
+        error_text(L, -1, err, errlen);
+        rc = FL_ESYNTAX;
+        goto fail;
+    }
+    lua_settop(L, 0);
+    *out = e;
+    return 0;
+fail:
+    fl_engine_free(e);
+    return rc;
+}
+
+size_t fl_engine_count(const fl_engine_t *e)
+{
+    return e->ndecls;
+}
+
+const char *fl_engine_path(const fl_engine_t *e)
+{
+    return e->path;
+}
+
+const char *fl_engine_name(const fl_engine_t *e, size_t i)
+{
+    return e->decls[i].name;
+}
+
+int fl_engine_matches(fl_engine_t *e, size_t i, const char *pattern)
+{
+    lua_State *L = e->L;
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "find");
+    lua_pushfstring(L, "%s: %s", e->path, e->decls[i].name);
+    lua_pushstring(L, pattern);
+    int ok = lua_pcall(L, 2, 1, 0) == LUA_OK && !lua_isnil(L, -1);
+    lua_pop(L, 2);
+    return ok;
+}
+
+void fl_engine_free(fl_engine_t *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->ndecls; i++) {
+        free(e->decls[i].name);
+        free(e->decls[i].skip);
+    }
+    free(e->decls);
+    fl_topology_free(&e->topo);
+    if (e->L)
+        lua_close(e->L);
+    free(e->path);
+    free(e);
+}
+
+/* ---------------------------------------------------------------- running ---- */
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return h;
+}
+
+static void set_var(fl_buf_t *b, char ***v, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Sets NAME=value in the NULL-terminated vector *v (replacing an earlier NAME). */
+static void set_var(fl_buf_t *b, char ***v, const char *name, const char *fmt, ...)
+{
+    fl_buf_reset(b);
+    fl_buf_printf(b, "%s=", name);
+    va_list ap;
+    va_start(ap, fmt);
+    fl_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    if (!b->data || !*v)
+        return;
+    size_t n = strlen(name), len = fl_strv_len(*v);
+    for (size_t i = 0; i < len; i++)
+        if (strncmp((*v)[i], name, n) == 0 && (*v)[i][n] == '=') {
+            free((*v)[i]);
+            (*v)[i] = strdup(b->data);
+            return;
+        }
+    char **nv = realloc(*v, (len + 2) * sizeof *nv);
+    if (!nv)
+        return;
+    nv[len] = strdup(b->data);
+    nv[len + 1] = NULL;
+    *v = nv;
+}
+
+/* The wiring contract (DESIGN.md): what every instance finds in its environment. */
+static char **wiring_env(fl_scenario_t *sc, fl_service_t *svc, fl_instance_t *inst)
+{
+    extern char **environ;
+    char **env = fl_strv_dup(environ, 0);
+    fl_buf_t b = FL_BUF_INIT, list = FL_BUF_INIT;
+    set_var(&b, &env, "SERVICE_NAME", "%s", svc->name);
+    set_var(&b, &env, "INSTANCE_ID", "%s", inst->name);
+    set_var(&b, &env, "BIND", "%s", inst->host);
+    set_var(&b, &env, "PORT", "%d", inst->port);
+    set_var(&b, &env, "OTEL_SERVICE_NAME", "%s", svc->name);
+    set_var(&b, &env, "OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=%s", inst->name);
+    for (char **need = svc->needs; *need; need++) {
+        fl_buf_reset(&list);
+        for (size_t i = 0; i < sc->ninst; i++)
+            if (strcmp(sc->inst[i].service, *need) == 0)
+                fl_buf_printf(&list, "%s%s:%d", list.len ? "," : "", sc->inst[i].host,
+                              sc->inst[i].port);
+        char var[96];
+        snprintf(var, sizeof var, "%s_ADDR", *need);
+        for (char *p = var; *p; p++)
+            *p = (*p == '-') ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        set_var(&b, &env, var, "%s", list.data ? list.data : "");
+    }
+    for (char **kv = svc->env; *kv; kv++) {
+        const char *eq = strchr(*kv, '=');
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - *kv), *kv);
+        set_var(&b, &env, name, "%s", eq + 1);
+    }
+    fl_buf_free(&b);
+    fl_buf_free(&list);
+    return env;
+}
+
+static int build_instances(fl_scenario_t *sc)
+{
+    fl_engine_t *e = sc->e;
+    fl_run_t *run = e->run;
+    size_t n = 0;
+    for (int s = 0; s < e->topo.nservices; s++)
+        n += (size_t)e->topo.services[s].replicas;
+    sc->inst = calloc(n ? n : 1, sizeof *sc->inst);
+    if (!sc->inst)
+        return FL_ENOMEM;
+    /* addresses and ports first: wiring needs every instance's address */
+    for (int s = 0; s < e->topo.nservices; s++) {
+        fl_service_t *svc = &e->topo.services[s];
+        for (int r = 1; r <= svc->replicas; r++) {
+            fl_instance_t *inst = &sc->inst[sc->ninst++];
+            snprintf(inst->name, sizeof inst->name, "%s-%d", svc->name, r);
+            snprintf(inst->service, sizeof inst->service, "%s", svc->name);
+            inst->index = r;
+            fl_addr_instance(&run->addr, svc->index, r, inst->host, sizeof inst->host);
+            int rc = fl_addr_next_port(&run->addr, &inst->port);
+            if (rc)
+                return rc;
+        }
+    }
+    for (size_t i = 0; i < sc->ninst; i++) {
+        fl_instance_t *inst = &sc->inst[i];
+        fl_service_t *svc = fl_topology_find(&e->topo, inst->service);
+        char **argv = fl_strv_dup(svc->cmd, 0);
+        char **env = wiring_env(sc, svc, inst);
+        if (!argv || !env || fl_instance_init(run->loop, inst, argv, env) != 0) {
+            fl_strv_free(argv);
+            fl_strv_free(env);
+            /* instances from i on were never initialised: forget them */
+            sc->ninst = i;
+            return FL_ENOMEM;
+        }
+        inst->shim_exe = run->self_exe;
+        inst->ready = svc->ready;
+        inst->grace_ns = svc->grace_ns;
+        inst->tl = &sc->tl;
+        inst->on_change = on_change;
+        inst->on_change_arg = sc;
+    }
+    return 0;
+}
+
+/* The t userdata, with a uservalue table of instance handles (index i+1 → inst[i]). */
+static void push_t(lua_State *L, fl_scenario_t *sc)
+{
+    t_box_t *b = lua_newuserdatauv(L, sizeof *b, 1);
+    b->e = sc->e;
+    b->gen = sc->e->gen;
+    luaL_setmetatable(L, T_MT);
+    lua_createtable(L, (int)sc->ninst, 0);
+    for (size_t i = 0; i < sc->ninst; i++) {
+        inst_box_t *ib = lua_newuserdatauv(L, sizeof *ib, 0);
+        ib->e = sc->e;
+        ib->gen = sc->e->gen;
+        ib->idx = i;
+        luaL_setmetatable(L, INSTANCE_MT);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setiuservalue(L, -2, 1);
+}
+
+/* Start waves: wave d holds the autostart instances of services at needs-depth d. */
+static void push_waves(lua_State *L, fl_scenario_t *sc)
+{
+    int maxdepth = 0;
+    for (int s = 0; s < sc->e->topo.nservices; s++)
+        if (sc->e->topo.services[s].depth > maxdepth)
+            maxdepth = sc->e->topo.services[s].depth;
+    lua_createtable(L, maxdepth + 1, 0);
+    for (int d = 0; d <= maxdepth; d++) {
+        lua_newtable(L);
+        lua_Integer n = 0;
+        for (size_t i = 0; i < sc->ninst; i++) {
+            fl_service_t *svc = fl_topology_find(&sc->e->topo, sc->inst[i].service);
+            if (svc->depth != d || !svc->autostart)
+                continue;
+            push_inst(L, sc, &sc->inst[i]);
+            lua_rawseti(L, -2, ++n);
+        }
+        lua_rawseti(L, -2, d + 1);
+    }
+}
+
+static void finish(fl_scenario_t *sc, fl_verdict_t v);
+
+static void timer_closed(uv_handle_t *h)
+{
+    fl_scenario_t *sc = h->data;
+    if (--sc->timers_open > 0)
+        return;
+    void (*done)(void *) = sc->done;
+    void *arg = sc->done_arg;
+    free(sc->inst);
+    free(sc);
+    done(arg);
+}
+
+static void instance_closed(fl_instance_t *inst)
+{
+    fl_scenario_t *sc = inst->on_change_arg;
+    if (++sc->nclosed < sc->ninst)
+        return;
+    uv_close((uv_handle_t *)&sc->wake, timer_closed);
+    uv_close((uv_handle_t *)&sc->deadline, timer_closed);
+}
+
+static void keep_logs(fl_scenario_t *sc)
+{
+    fl_scenario_result_t *res = sc->res;
+    res->logs = calloc(sc->ninst ? sc->ninst : 1, sizeof *res->logs);
+    if (!res->logs)
+        return;
+    for (size_t i = 0; i < sc->ninst; i++) {
+        fl_instance_t *inst = &sc->inst[i];
+        if (!inst->starts)
+            continue;
+        fl_log_t *log = &res->logs[res->nlogs];
+        log->instance = strdup(inst->name);
+        log->text = fl_ring_tail(&inst->log, LOG_KEEP_BYTES, NULL);
+        log->truncated = inst->log.total > LOG_KEEP_BYTES;
+        if (log->instance && log->text)
+            res->nlogs++;
+        else {
+            free(log->instance);
+            free(log->text);
+        }
+    }
+}
+
+/* Teardown, second half: everything is down; keep the logs, then close every handle. */
+static void all_down_then_close(fl_scenario_t *sc)
+{
+    if (sc->phase != SC_STOPPING)
+        return;
+    for (size_t i = 0; i < sc->ninst; i++)
+        if (sc->inst[i].state != FL_INST_DOWN)
+            return;
+    sc->phase = SC_CLOSING;
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "teardown done");
+    keep_logs(sc);
+    sc->res->seconds = (uv_hrtime() - sc->start_ns) / 1e9;
+    if (sc->ninst == 0) {
+        uv_close((uv_handle_t *)&sc->wake, timer_closed);
+        uv_close((uv_handle_t *)&sc->deadline, timer_closed);
+        return;
+    }
+    for (size_t i = 0; i < sc->ninst; i++)
+        fl_instance_close(&sc->inst[i], instance_closed);
+}
+
+/* Teardown, first half: the verdict is in; stop every running instance. */
+static void finish(fl_scenario_t *sc, fl_verdict_t v)
+{
+    if (sc->phase != SC_RUNNING)
+        return;
+    sc->phase = SC_STOPPING;
+    sc->res->verdict = v;
+    if (sc->nfailed > 1 && v == FL_VERDICT_FAIL && sc->res->message) {
+        fl_buf_t b = FL_BUF_INIT;
+        fl_buf_printf(&b, "%s (and %d more failed expectations)", sc->res->message,
+                      sc->nfailed - 1);
+        if (b.data) {
+            free(sc->res->message);
+            sc->res->message = b.data;
+        }
+    }
+    uv_timer_stop(&sc->wake);
+    uv_timer_stop(&sc->deadline);
+    sc->wait.kind = WAIT_NONE;
+    lua_State *L = sc->e->L;
+    luaL_unref(L, LUA_REGISTRYINDEX, sc->co_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, sc->t_ref);
+    sc->e->deadline_ns = 0;
+    sc->e->cur = NULL; /* every t and instance handle of this scenario is now stale... */
+    sc->e->gen++;
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "scenario ended: %s; teardown",
+                    fl_verdict_name(v));
+    /* ...but the instances are still ours until closed */
+    for (size_t i = 0; i < sc->ninst; i++)
+        if (sc->inst[i].state != FL_INST_DOWN)
+            fl_instance_stop(&sc->inst[i], sc->inst[i].grace_ns);
+    all_down_then_close(sc);
+    lua_gc(L, LUA_GCCOLLECT);
+}
+
+static void set_error(fl_scenario_t *sc, const char *msg, const char *where, const char *tb)
+{
+    fl_scenario_result_t *res = sc->res;
+    if (!res->message || sc->nfailed == 0) {
+        free(res->message);
+        free(res->where);
+        res->message = strdup(msg ? msg : "error");
+        res->where = strdup(where ? where : "");
+    }
+    if (tb)
+        res->traceback = strdup(tb);
+}
+
+/* The coroutine died with the error object on top of co's stack: classify it. */
+static void scenario_error(fl_scenario_t *sc)
+{
+    lua_State *co = sc->co;
+    const char *msg = NULL, *where = NULL;
+    const char *kind = fl_lua_error_kind(co, -1, &msg, &where);
+    if (kind && strcmp(kind, FL_LUA_FAILURE_MT) == 0) {
+        finish(sc, FL_VERDICT_FAIL); /* already recorded by assertion() */
+        return;
+    }
+    if (kind && strcmp(kind, FL_LUA_USAGE_MT) == 0) {
+        set_error(sc, msg, where, NULL);
+        fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "usage error: %s", msg);
+        finish(sc, FL_VERDICT_USAGE);
+        return;
+    }
+    if (kind) { /* the instruction hook's timeout */
+        char text[512];
+        char dur[32];
+        fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns,
+                      dur, sizeof dur);
+        snprintf(text, sizeof text, "timed out after %s: %s", dur, msg);
+        fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", text);
+        set_error(sc, text, where, NULL);
+        finish(sc, FL_VERDICT_FAIL);
+        return;
+    }
+    const char *text = lua_tostring(co, -1);
+    if (!text)
+        text = luaL_tolstring(co, -1, NULL);
+    luaL_traceback(co, co, NULL, 0);
+    char w[256];
+    fl_lua_where(co, w, sizeof w);
+    set_error(sc, text, w, lua_tostring(co, -1));
+    fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", w, "Lua error: %s", text);
+    finish(sc, FL_VERDICT_ERROR);
+}
+
+static void resume(fl_scenario_t *sc, int nargs)
+{
+    int nres = 0;
+    sc->in_resume = 1;
+    int st = lua_resume(sc->co, sc->e->L, nargs, &nres);
+    sc->in_resume = 0;
+    if (st == LUA_YIELD) {
+        lua_pop(sc->co, nres);
+        return;
+    }
+    if (st == LUA_OK)
+        finish(sc, sc->nfailed ? FL_VERDICT_FAIL : FL_VERDICT_PASS);
+    else
+        scenario_error(sc);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    fl_scenario_t *sc = t->data;
+    char where[256], dur[32], msg[320];
+    fl_lua_where(sc->co, where, sizeof where);
+    fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
+                  sizeof dur);
+    snprintf(msg, sizeof msg, "timed out after %s%s%s", dur, where[0] ? " waiting at " : "",
+             where);
+    fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", msg);
+    set_error(sc, msg, where, NULL);
+    sc->nfailed++;
+    lua_resetthread(sc->co); /* closes pending to-be-closed variables */
+    finish(sc, FL_VERDICT_FAIL);
+}
+
+static void live_event(void *arg, const fl_event_t *ev)
+{
+    fl_console_event(arg, ev);
+}
+
+void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*done)(void *),
+                   void *arg)
+{
+    fl_run_t *run = e->run;
+    fl_scenario_t *sc = calloc(1, sizeof *sc);
+    if (!sc) {
+        res->verdict = FL_VERDICT_ERROR;
+        res->message = strdup("out of memory");
+        done(arg);
+        return;
+    }
+    sc->e = e;
+    sc->decl = &e->decls[i];
+    sc->res = res;
+    sc->done = done;
+    sc->done_arg = arg;
+    sc->start_ns = uv_hrtime();
+    sc->tl.res = res;
+    sc->tl.start_ns = sc->start_ns;
+    if (run->opt.verbose) {
+        sc->tl.on_event = live_event;
+        sc->tl.on_event_arg = &run->console;
+    }
+    fl_rng_seed(&sc->rng, fnv1a(sc->decl->name, fnv1a(e->path, 0xcbf29ce484222325ull)) ^
+                              run->opt.seed);
+    uv_timer_init(run->loop, &sc->wake);
+    uv_timer_init(run->loop, &sc->deadline);
+    sc->wake.data = sc->deadline.data = sc;
+    sc->timers_open = 2;
+    e->gen++;
+    e->cur = sc;
+
+    if (sc->decl->skip) {
+        res->message = strdup(sc->decl->skip);
+        sc->phase = SC_RUNNING;
+        sc->co_ref = sc->t_ref = LUA_NOREF;
+        finish(sc, FL_VERDICT_SKIP);
+        return;
+    }
+    int rc = build_instances(sc);
+    if (rc) {
+        sc->co_ref = sc->t_ref = LUA_NOREF;
+        set_error(sc, fl_strerror(rc), sc->decl->where, NULL);
+        finish(sc, FL_VERDICT_ERROR);
+        return;
+    }
+    lua_State *L = e->L;
+    lua_Integer seed = (lua_Integer)fl_rng_next(&sc->rng);
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    lua_pushinteger(L, seed);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+
+    sc->co = lua_newthread(L);
+    sc->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    push_t(L, sc);
+    sc->t_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    uint64_t timeout = sc->decl->timeout_ns ? sc->decl->timeout_ns : run->opt.timeout_ns;
+    e->deadline_ns = sc->start_ns + timeout;
+    uv_timer_start(&sc->deadline, deadline_cb, timeout / 1000000 + 1, 0);
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", sc->decl->where, "setup: %zu instances",
+                    sc->ninst);
+
+    lua_getfield(sc->co, LUA_REGISTRYINDEX, MAIN_KEY);
+    lua_rawgeti(sc->co, LUA_REGISTRYINDEX, sc->t_ref);
+    lua_rawgeti(sc->co, LUA_REGISTRYINDEX, sc->decl->fn_ref);
+    push_waves(sc->co, sc);
+    resume(sc, 3);
+}

@@ -1,0 +1,129 @@
+/* faultline's command line: parses arguments and hands over to the run, the shim, or the
+ * version printer. Usage errors exit 2 with one line on stderr. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/run.h"
+#include "harness/shim.h"
+#include "lib/dur.h"
+
+static const char usage_text[] =
+    "usage: faultline run [options] PATH...   run the scenarios in PATH (.lua files or folders)\n"
+    "       faultline version\n"
+    "\n"
+    "run options:\n"
+    "  --junit FILE       write a JUnit XML report to FILE\n"
+    "  --filter PATTERN   run only scenarios whose \"file: name\" matches the Lua pattern\n"
+    "  --seed N           fix every random choice (printed at every start)\n"
+    "  --timeout DUR      per-scenario wall limit (default 120s)\n"
+    "  --fail-fast        stop after the first failing scenario\n"
+    "  --keep-going       run every scenario (the default)\n"
+    "  --quiet            print only failures and the summary\n"
+    "  --verbose          print every timeline event as it happens\n"
+    "\n"
+    "exit codes: 0 all passed, 1 a scenario failed, 2 usage, configuration or load error\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "faultline: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see faultline --help)\n");
+    return 2;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    enum { O_JUNIT = 256, O_FILTER, O_SEED, O_TIMEOUT, O_FAILFAST, O_KEEPGOING, O_QUIET, O_VERBOSE };
+    static const struct option longopts[] = {
+        {"junit", required_argument, NULL, O_JUNIT},
+        {"filter", required_argument, NULL, O_FILTER},
+        {"seed", required_argument, NULL, O_SEED},
+        {"timeout", required_argument, NULL, O_TIMEOUT},
+        {"fail-fast", no_argument, NULL, O_FAILFAST},
+        {"keep-going", no_argument, NULL, O_KEEPGOING},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"verbose", no_argument, NULL, O_VERBOSE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    fl_run_options_t opt = {.timeout_ns = 120000000000ull};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_JUNIT:
+            opt.junit_path = optarg;
+            break;
+        case O_FILTER:
+            opt.filter = optarg;
+            break;
+        case O_SEED: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            if (errno || end == optarg || *end || optarg[0] == '-')
+                return usage_error("--seed expects a non-negative whole number, got '%s'",
+                                   optarg);
+            opt.seed = v;
+            opt.seed_given = 1;
+            break;
+        }
+        case O_TIMEOUT:
+            if (fl_dur_parse(optarg, &opt.timeout_ns) != 0 || opt.timeout_ns == 0)
+                return usage_error("--timeout expects a duration like 30s or 2m, got '%s'",
+                                   optarg);
+            break;
+        case O_FAILFAST:
+            opt.fail_fast = 1;
+            break;
+        case O_KEEPGOING:
+            opt.fail_fast = 0;
+            break;
+        case O_QUIET:
+            opt.quiet = 1;
+            opt.verbose = 0;
+            break;
+        case O_VERBOSE:
+            opt.verbose = 1;
+            opt.quiet = 0;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case ':':
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return usage_error("%s", "run needs at least one PATH (a .lua file or a folder)");
+    opt.paths = argv + optind;
+    opt.npaths = argc - optind;
+    return fl_run_main(&opt);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], FL_SHIM_ARG) == 0)
+        return fl_shim_main(argc, argv);
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("faultline %s\n", FL_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    return usage_error("unknown command '%s'", cmd);
+}

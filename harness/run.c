@@ -1,0 +1,319 @@
+/* A run (run.h): expand paths, claim addresses, load every file, run the selected
+ * scenarios one by one from loop callbacks, write the reports, pick the exit code. */
+#include "harness/run.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness/engine.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+
+typedef struct {
+    fl_engine_t *e;
+    size_t idx;
+} item_t;
+
+typedef struct {
+    fl_run_t *run;
+    fl_engine_t **engines;
+    size_t nengines;
+    item_t *items;
+    size_t nitems, next;
+    int stop; /* --fail-fast tripped */
+} queue_t;
+
+static int has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_file(char ***files, size_t *n, const char *path)
+{
+    char **f = realloc(*files, (*n + 1) * sizeof *f);
+    if (!f)
+        return FL_ENOMEM;
+    *files = f;
+    if (!(f[*n] = strdup(path)))
+        return FL_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* A folder's *.lua files, recursively and sorted; folders named lib hold modules, not
+ * scenarios, and are skipped. */
+static int add_dir(char ***files, size_t *n, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return FL_EIO;
+    size_t first = *n;
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        fl_buf_t p = FL_BUF_INIT;
+        fl_buf_printf(&p, "%s%s%s", dir, has_suffix(dir, "/") ? "" : "/", de->d_name);
+        struct stat st;
+        if (p.data && stat(p.data, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && strcmp(de->d_name, "lib") != 0)
+                rc = add_dir(files, n, p.data);
+            else if (S_ISREG(st.st_mode) && has_suffix(de->d_name, ".lua"))
+                rc = add_file(files, n, p.data);
+        }
+        fl_buf_free(&p);
+    }
+    closedir(d);
+    qsort(*files + first, *n - first, sizeof **files, cmp_str);
+    return rc;
+}
+
+static int expand_paths(fl_run_options_t *opt, char ***files, size_t *n)
+{
+    for (int i = 0; i < opt->npaths; i++) {
+        struct stat st;
+        if (stat(opt->paths[i], &st) != 0) {
+            fprintf(stderr, "faultline: %s: %s\n", opt->paths[i], strerror(errno));
+            return FL_ENOTFOUND;
+        }
+        int rc = S_ISDIR(st.st_mode) ? add_dir(files, n, opt->paths[i])
+                                     : add_file(files, n, opt->paths[i]);
+        if (rc) {
+            fprintf(stderr, "faultline: %s: %s\n", opt->paths[i], fl_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Report paths are checked before anything runs: a run that cannot write its report
+ * should fail in a second, not after the suite. */
+static int check_writable(const char *path)
+{
+    if (!path)
+        return 0;
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) != 0)
+            goto fail;
+        return 0;
+    }
+    char *copy = strdup(path);
+    if (!copy)
+        return FL_ENOMEM;
+    int ok = access(dirname(copy), W_OK) == 0;
+    free(copy);
+    if (ok)
+        return 0;
+fail:
+    fprintf(stderr, "faultline: cannot write report %s: %s\n", path, strerror(errno));
+    return FL_EIO;
+}
+
+static uint64_t unix_ms(void)
+{
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void next_scenario(void *arg);
+
+static void scenario_done(void *arg)
+{
+    queue_t *q = arg;
+    fl_run_t *run = q->run;
+    fl_scenario_result_t *res = &run->result.scenarios[run->result.nscenarios - 1];
+    switch (res->verdict) {
+    case FL_VERDICT_PASS:
+        run->result.passed++;
+        break;
+    case FL_VERDICT_FAIL:
+        run->result.failed++;
+        break;
+    case FL_VERDICT_USAGE:
+        run->usage_errors++;
+        fprintf(stderr, "faultline: %s%s%s\n", res->where && *res->where ? res->where : "",
+                res->where && *res->where ? ": " : "", res->message ? res->message : "");
+        /* fall through */
+    case FL_VERDICT_ERROR:
+        run->result.errors++;
+        break;
+    case FL_VERDICT_SKIP:
+        run->result.skipped++;
+        break;
+    }
+    fl_console_scenario_done(&run->console, res);
+    if (run->opt.fail_fast && res->verdict != FL_VERDICT_PASS && res->verdict != FL_VERDICT_SKIP)
+        q->stop = 1;
+    next_scenario(q);
+}
+
+static void next_scenario(void *arg)
+{
+    queue_t *q = arg;
+    fl_run_t *run = q->run;
+    while (q->next < q->nitems) {
+        item_t *it = &q->items[q->next++];
+        fl_scenario_result_t *res =
+            fl_run_result_add(&run->result, fl_engine_path(it->e), fl_engine_name(it->e, it->idx));
+        if (!res) {
+            fprintf(stderr, "faultline: out of memory\n");
+            q->stop = 1;
+            return;
+        }
+        res->start_unix_ms = unix_ms();
+        if (q->stop) {
+            res->verdict = FL_VERDICT_SKIP;
+            res->message = strdup("not run: an earlier scenario failed (--fail-fast)");
+            run->result.skipped++;
+            continue;
+        }
+        fl_engine_run(it->e, it->idx, res, scenario_done, q);
+        return;
+    }
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != sizeof s)
+        s = uv_hrtime() ^ ((uint64_t)getpid() << 32);
+    return s % 1000000000000ull; /* short enough to type back in */
+}
+
+static int load_all(fl_run_t *run, queue_t *q, char **files, size_t nfiles)
+{
+    int bad = 0;
+    q->engines = calloc(nfiles ? nfiles : 1, sizeof *q->engines);
+    if (!q->engines)
+        return FL_ENOMEM;
+    for (size_t i = 0; i < nfiles; i++) {
+        char err[2048];
+        fl_engine_t *e = NULL;
+        if (fl_engine_load(run, files[i], &e, err, sizeof err) != 0) {
+            fprintf(stderr, "faultline: %s\n", err);
+            bad++;
+            continue;
+        }
+        q->engines[q->nengines++] = e;
+        size_t n = fl_engine_count(e);
+        if (n == 0)
+            fprintf(stderr, "faultline: %s: warning: no scenario declared\n", files[i]);
+        for (size_t j = 0; j < n; j++) {
+            if (run->opt.filter && !fl_engine_matches(e, j, run->opt.filter))
+                continue;
+            item_t *it = realloc(q->items, (q->nitems + 1) * sizeof *it);
+            if (!it)
+                return FL_ENOMEM;
+            q->items = it;
+            q->items[q->nitems++] = (item_t){e, j};
+        }
+    }
+    return bad ? FL_ESYNTAX : 0;
+}
+
+int fl_run_main(fl_run_options_t *opt)
+{
+    fl_run_t run_s, *run = &run_s;
+    memset(run, 0, sizeof *run);
+    run->opt = *opt;
+    run->addr.lock_fd = -1;
+    int code = 2;
+    char **files = NULL;
+    size_t nfiles = 0;
+    queue_t q = {.run = run};
+    uv_loop_t loop;
+
+    if (!run->opt.seed_given)
+        run->opt.seed = random_seed();
+    fl_rng_seed(&run->rng, run->opt.seed);
+    run->console.out = stdout;
+    run->console.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    run->console.quiet = opt->quiet;
+    run->console.verbose = opt->verbose;
+    run->result.seed = run->opt.seed;
+    run->result.version = FL_VERSION;
+
+    if (uv_loop_init(&loop) != 0)
+        return 2;
+    run->loop = &loop;
+    signal(SIGPIPE, SIG_IGN);
+
+    char exe[4096];
+    size_t exelen = sizeof exe;
+    if (uv_exepath(exe, &exelen) != 0) {
+        fprintf(stderr, "faultline: cannot find my own executable\n");
+        goto out;
+    }
+    run->self_exe = strdup(exe);
+    run->bin_dir = strdup(dirname(exe));
+    if (!run->self_exe || !run->bin_dir)
+        goto out;
+
+    if (expand_paths(&run->opt, &files, &nfiles) != 0 || check_writable(opt->junit_path) != 0)
+        goto out;
+    if (nfiles == 0) {
+        fprintf(stderr, "faultline: no scenario files (*.lua) in the given paths\n");
+        goto out;
+    }
+    if (fl_addr_claim(&run->addr, FL_ADDR_X_FIRST) != 0) {
+        fprintf(stderr, "faultline: every loopback range 127.%d-%d.0.0/16 is in use\n",
+                FL_ADDR_X_FIRST, FL_ADDR_X_LAST);
+        goto out;
+    }
+    if (!opt->quiet)
+        printf("faultline %s: seed %llu, addresses 127.%d.0.0/16, %zu file%s\n", FL_VERSION,
+               (unsigned long long)run->opt.seed, run->addr.x, nfiles, nfiles == 1 ? "" : "s");
+    else
+        printf("faultline: seed %llu\n", (unsigned long long)run->opt.seed);
+    fflush(stdout);
+    if (load_all(run, &q, files, nfiles) != 0)
+        goto out;
+    if (q.nitems == 0)
+        fprintf(stderr, "faultline: no scenario matches%s%s\n", opt->filter ? " --filter " : "",
+                opt->filter ? opt->filter : "");
+
+    uint64_t t0 = uv_hrtime();
+    run->result.start_unix_ms = unix_ms();
+    next_scenario(&q);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    run->result.seconds = (uv_hrtime() - t0) / 1e9;
+
+    fl_console_summary(&run->console, &run->result);
+    code = run->usage_errors ? 2 : (run->result.failed || run->result.errors) ? 1 : 0;
+    if (opt->junit_path && fl_junit_write(&run->result, opt->junit_path) != 0) {
+        fprintf(stderr, "faultline: cannot write %s: %s\n", opt->junit_path, strerror(errno));
+        code = 2;
+    }
+out:
+    for (size_t i = 0; i < q.nengines; i++)
+        fl_engine_free(q.engines[i]);
+    free(q.engines);
+    free(q.items);
+    for (size_t i = 0; i < nfiles; i++)
+        free(files[i]);
+    free(files);
+    fl_run_result_free(&run->result);
+    fl_addr_release(&run->addr);
+    free(run->self_exe);
+    free(run->bin_dir);
+    uv_run(&loop, UV_RUN_DEFAULT); /* let any closing handle finish */
+    if (uv_loop_close(&loop) != 0)
+        fprintf(stderr, "faultline: internal error: handles left open at exit\n");
+    return code;
+}

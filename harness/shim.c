@@ -1,0 +1,105 @@
+/* The instance shim (shim.h). Runs between fork and the service: keep it small, synchronous
+ * and free of libuv. */
+#include "harness/shim.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Signals the harness sends to a whole instance group that the shim itself must survive. */
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+#define DEATH_SIGNAL (SIGRTMIN + 3)
+
+static void kill_group_and_die(int sig)
+{
+    (void)sig;
+    kill(0, SIGCONT); /* a paused group must wake to die... */
+    kill(0, SIGKILL); /* ...though SIGKILL reaches stopped processes too; this kills us */
+    _exit(137);
+}
+
+static void ignore_signal(int sig)
+{
+    (void)sig;
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(sig, &sa, NULL);
+}
+
+static void exec_service(char **argv)
+{
+    /* Handlers do not survive exec, but the child runs a little before exec: restore
+     * defaults first so a SIGTERM arriving now is not swallowed. */
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        signal(forwarded[i], SIG_DFL);
+    signal(DEATH_SIGNAL, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(argv[0], argv);
+    fprintf(stderr, "faultline: cannot execute %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int fl_shim_main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: faultline %s HARNESS_PID CMD [ARG...]\n", FL_SHIM_ARG);
+        return 2;
+    }
+    pid_t harness = (pid_t)strtol(argv[2], NULL, 10);
+
+    set_handler(DEATH_SIGNAL, kill_group_and_die);
+    prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL);
+    if (getppid() != harness) /* the harness died before prctl took effect */
+        kill_group_and_die(0);
+    /* Orphaned descendants of the service are reparented to us, not to init. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
+        set_handler(forwarded[i], ignore_signal);
+
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "faultline: cannot fork: %s\n", strerror(errno));
+        return 127;
+    }
+    if (child == 0)
+        exec_service(argv + 3);
+
+    int status = 0;
+    for (;;) {
+        pid_t p = waitpid(-1, &status, 0);
+        if (p == child)
+            break;
+        if (p < 0 && errno != EINTR)
+            return 127;
+        /* p is a reparented descendant: reaped, keep waiting for the service */
+    }
+    if (WIFEXITED(status))
+        _exit(WEXITSTATUS(status));
+    int sig = WTERMSIG(status);
+    /* Die by the same signal, without a core file of our own. */
+    struct rlimit nocore = {0, 0};
+    setrlimit(RLIMIT_CORE, &nocore);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
+}

@@ -1,0 +1,19 @@
+/* The instance shim: `faultline __shim HARNESS_PID CMD [ARG...]`. The supervisor starts
+ * every instance through it, in a new session whose process group holds the shim, the
+ * service and all its descendants. The shim forks and execs the service, then waits:
+ *  - when the service exits, the shim exits the same way (same code, or same signal), so the
+ *    harness sees the service's own fate;
+ *  - when the harness dies, even by SIGKILL, the kernel tells the shim (PR_SET_PDEATHSIG)
+ *    and the shim SIGKILLs the whole group: no instance outlives its harness.
+ * The shim ignores the signals the harness sends to the group (SIGTERM, SIGINT, ...) so
+ * that only the service reacts; SIGKILL takes the shim down with it, and SIGSTOP stops it
+ * until the supervisor sends it alone a SIGCONT. */
+#ifndef FL_SHIM_H
+#define FL_SHIM_H
+
+#define FL_SHIM_ARG "__shim"
+
+/* Runs the shim; never returns on success (exits like the service). */
+int fl_shim_main(int argc, char **argv);
+
+#endif

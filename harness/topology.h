@@ -1,0 +1,43 @@
+/* The topology a scenario file declares with topology{...}: services, their commands,
+ * replicas, environment and static dependencies (needs). Parsed and validated once per file,
+ * at load time, so a typo fails the run before any process starts. */
+#ifndef FL_TOPOLOGY_H
+#define FL_TOPOLOGY_H
+
+#include <lua.h>
+#include <stdint.h>
+
+#include "harness/supervisor.h"
+
+#define FL_MAX_REPLICAS 254
+#define FL_MAX_SERVICES 254
+
+typedef struct {
+    char *name;
+    char **cmd;  /* NULL-terminated; cmd[0] resolved to an executable path */
+    char **env;  /* NULL-terminated "K=V" from the service's env table */
+    char **needs; /* NULL-terminated service names */
+    int replicas;
+    int index;   /* S in 127.X.S.I: 1-based position in name order */
+    int depth;   /* start wave: 0 for services that need nothing */
+    int autostart;
+    fl_ready_t ready;
+    uint64_t ready_timeout_ns;
+    uint64_t grace_ns;
+} fl_service_t;
+
+typedef struct {
+    fl_service_t *services; /* sorted by name */
+    int nservices;
+    int declared; /* topology{} was called */
+    char where[256];
+} fl_topology_t;
+
+/* Lua: topology{...} — parses the table at index 1 into topo. bin_dir is searched first
+ * for bare command names (then PATH). Raises usage errors (never returns) on bad input. */
+void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir);
+/* The service called name, or NULL. */
+fl_service_t *fl_topology_find(fl_topology_t *topo, const char *name);
+void fl_topology_free(fl_topology_t *topo);
+
+#endif
