@@ -1191,7 +1191,7 @@ static void keep_logs(fl_scenario_t *sc)
             continue;
         fl_log_t *log = &res->logs[res->nlogs];
         log->instance = strdup(inst->name);
-        log->text = fl_ring_tail(&inst->log, LOG_KEEP_BYTES, NULL);
+        log->text = fl_ring_tail(&inst->log, LOG_KEEP_BYTES, &log->len);
         log->truncated = inst->log.total > LOG_KEEP_BYTES;
         if (log->instance && log->text)
             res->nlogs++;

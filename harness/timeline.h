@@ -33,7 +33,8 @@ typedef enum {
 
 typedef struct {
     char *instance; /* "users-2" */
-    char *text;     /* the last bytes it printed (stdout and stderr interleaved) */
+    char *text;     /* the last bytes it printed (stdout and stderr interleaved); may hold NULs */
+    size_t len;     /* of text (text[len] is a NUL too) */
     int truncated;  /* 1 when older output was dropped from the ring */
 } fl_log_t;
 

@@ -1,0 +1,335 @@
+/* JUnit XML writer (report.h). The document is built in memory and written in one go, so a
+ * failed run never leaves half a report behind a successful return. The layout follows the
+ * common Jenkins/Ant structure: one <testsuite> per scenario file (classname = file), one
+ * <testcase> per scenario, the result element first, then <system-out> (the scenario's event
+ * log) and <system-err> (its instance logs). Every string from the run goes through
+ * fl_text_escape_xml, so any bytes yield well-formed XML. */
+#include "reports/report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "reports/text.h"
+
+#ifndef FL_VERSION
+#define FL_VERSION "unknown"
+#endif
+
+/* The output buffer with a sticky error: after the first failure every put is a no-op, and
+ * the caller checks rc once at the end. */
+typedef struct {
+    fl_buf_t *b;
+    int rc;
+} out_t;
+
+typedef struct {
+    size_t tests, failures, errors, skipped;
+    double seconds;
+} counts_t;
+
+static const char *str(const char *s)
+{
+    return s ? s : "";
+}
+
+static void put(out_t *o, const char *s)
+{
+    if (!o->rc)
+        o->rc = fl_buf_puts(o->b, s);
+}
+
+static void putf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(out_t *o, const char *fmt, ...)
+{
+    if (o->rc)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    o->rc = fl_buf_vprintf(o->b, fmt, ap);
+    va_end(ap);
+}
+
+static void text(out_t *o, const char *s)
+{
+    if (!o->rc && s)
+        o->rc = fl_text_escape_xml(o->b, s, strlen(s), 0);
+}
+
+static void attr(out_t *o, const char *name, const char *value)
+{
+    putf(o, " %s=\"", name);
+    if (!o->rc && value)
+        o->rc = fl_text_escape_xml(o->b, value, strlen(value), 1);
+    put(o, "\"");
+}
+
+static void attr_count(out_t *o, const char *name, size_t n)
+{
+    putf(o, " %s=\"%zu\"", name, n);
+}
+
+static void attr_seconds(out_t *o, const char *name, double seconds)
+{
+    putf(o, " %s=\"", name);
+    if (!o->rc)
+        o->rc = fl_text_put_seconds(o->b, seconds, 3);
+    put(o, "\"");
+}
+
+static void attr_timestamp(out_t *o, const char *name, uint64_t unix_ms)
+{
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm;
+    char s[64] = "1970-01-01T00:00:00";
+    if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 0 && tm.tm_year + 1900 <= 9999)
+        strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    putf(o, " %s=\"%s\"", name, s);
+}
+
+static void count(counts_t *c, const fl_scenario_result_t *r)
+{
+    c->tests++;
+    c->seconds += r->seconds > 0 ? r->seconds : 0;
+    switch (r->verdict) {
+    case FL_VERDICT_PASS:
+        break;
+    case FL_VERDICT_FAIL:
+        c->failures++;
+        break;
+    case FL_VERDICT_ERROR:
+    case FL_VERDICT_USAGE:
+        c->errors++;
+        break;
+    case FL_VERDICT_SKIP:
+        c->skipped++;
+        break;
+    }
+}
+
+static void attr_counts(out_t *o, const counts_t *c)
+{
+    attr_count(o, "tests", c->tests);
+    attr_count(o, "failures", c->failures);
+    attr_count(o, "errors", c->errors);
+    attr_count(o, "skipped", c->skipped);
+}
+
+/* "+1.234s kind subject: text (where)\n", as character data. */
+static void event_line(out_t *o, const fl_event_t *ev)
+{
+    put(o, "+");
+    if (!o->rc)
+        o->rc = fl_text_put_seconds(o->b, (double)ev->t_ns / 1e9, 3);
+    putf(o, "s %s ", fl_text_kind_name(ev->kind));
+    if (ev->kind == FL_EV_ASSERT && !ev->ok)
+        put(o, "FAILED: ");
+    if (*str(ev->subject)) {
+        text(o, ev->subject);
+        put(o, ": ");
+    }
+    text(o, ev->text);
+    if (*str(ev->where)) {
+        put(o, " (");
+        text(o, ev->where);
+        put(o, ")");
+    }
+    put(o, "\n");
+}
+
+/* The body of <failure> and <error>: what failed, where, how, and what happened just before. */
+static void failure_body(out_t *o, const fl_scenario_result_t *r)
+{
+    text(o, r->message);
+    put(o, "\n");
+    if (r->where && *r->where) {
+        put(o, "at ");
+        text(o, r->where);
+        put(o, "\n");
+    }
+    if (r->traceback && *r->traceback) {
+        put(o, "\n");
+        text(o, r->traceback);
+        put(o, "\n");
+    }
+    size_t end = fl_text_failure_end(r);
+    size_t begin = end > FL_TEXT_CONTEXT_EVENTS ? end - FL_TEXT_CONTEXT_EVENTS : 0;
+    if (end > begin)
+        put(o, "\nLast events before the failure:\n");
+    for (size_t i = begin; i < end; i++)
+        event_line(o, &r->events[i]);
+}
+
+/* The result element of each failing verdict: tag, type attribute, message when none given. */
+static const struct {
+    const char *tag, *type, *fallback;
+} problems[] = {
+    [FL_VERDICT_FAIL] = {"failure", "assertion", "scenario failed"},
+    [FL_VERDICT_ERROR] = {"error", "lua", "Lua error"},
+    [FL_VERDICT_USAGE] = {"error", "usage", "API misuse"},
+};
+
+static void result_element(out_t *o, const fl_scenario_result_t *r)
+{
+    if (r->verdict == FL_VERDICT_SKIP) {
+        put(o, "      <skipped");
+        if (r->message)
+            attr(o, "message", r->message);
+        put(o, "/>\n");
+        return;
+    }
+    if (r->verdict != FL_VERDICT_FAIL && r->verdict != FL_VERDICT_ERROR &&
+        r->verdict != FL_VERDICT_USAGE)
+        return;
+    const char *tag = problems[r->verdict].tag;
+    putf(o, "      <%s", tag);
+    attr(o, "message", r->message && *r->message ? r->message : problems[r->verdict].fallback);
+    attr(o, "type", problems[r->verdict].type);
+    put(o, ">");
+    failure_body(o, r);
+    putf(o, "</%s>\n", tag);
+}
+
+static void testcase(out_t *o, const fl_scenario_result_t *r)
+{
+    put(o, "    <testcase");
+    attr(o, "classname", r->file);
+    attr(o, "name", r->name);
+    attr_seconds(o, "time", r->seconds);
+    if (r->verdict == FL_VERDICT_PASS && !r->nevents && !r->nlogs) {
+        put(o, "/>\n");
+        return;
+    }
+    put(o, ">\n");
+    result_element(o, r);
+    if (r->nevents) {
+        put(o, "      <system-out>");
+        for (size_t i = 0; i < r->nevents; i++)
+            event_line(o, &r->events[i]);
+        put(o, "</system-out>\n");
+    }
+    if (r->nlogs) {
+        put(o, "      <system-err>");
+        for (size_t i = 0; i < r->nlogs; i++) {
+            const fl_log_t *log = &r->logs[i];
+            const char *t = str(log->text);
+            size_t len = log->text ? log->len : 0;
+            put(o, "== ");
+            text(o, log->instance);
+            put(o, log->truncated ? " (older output dropped) ==\n" : " ==\n");
+            if (!o->rc)
+                o->rc = fl_text_escape_xml(o->b, t, len, 0);
+            if (len && t[len - 1] != '\n')
+                put(o, "\n");
+        }
+        put(o, "</system-err>\n");
+    }
+    put(o, "    </testcase>\n");
+}
+
+static int same_file(const fl_scenario_result_t *a, const fl_scenario_result_t *b)
+{
+    return strcmp(str(a->file), str(b->file)) == 0;
+}
+
+/* The <testsuite> of the file of scenario `first`, which is that file's first scenario. */
+static void testsuite(out_t *o, const fl_run_result_t *run, size_t first, size_t id,
+                      const char *host)
+{
+    const fl_scenario_result_t *head = &run->scenarios[first];
+    counts_t c = {0};
+    for (size_t i = first; i < run->nscenarios; i++)
+        if (same_file(head, &run->scenarios[i]))
+            count(&c, &run->scenarios[i]);
+
+    put(o, "  <testsuite");
+    attr(o, "name", head->file);
+    attr_counts(o, &c);
+    attr_seconds(o, "time", c.seconds);
+    attr_timestamp(o, "timestamp", head->start_unix_ms ? head->start_unix_ms : run->start_unix_ms);
+    attr(o, "hostname", host);
+    attr_count(o, "id", id);
+    put(o, ">\n    <properties>\n");
+    putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n", (unsigned long long)run->seed);
+    put(o, "      <property name=\"faultline.version\"");
+    attr(o, "value", run->version ? run->version : FL_VERSION);
+    put(o, "/>\n    </properties>\n");
+    for (size_t i = first; i < run->nscenarios; i++)
+        if (same_file(head, &run->scenarios[i]))
+            testcase(o, &run->scenarios[i]);
+    put(o, "  </testsuite>\n");
+}
+
+static int file_seen_before(const fl_run_result_t *run, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (same_file(&run->scenarios[j], &run->scenarios[i]))
+            return 1;
+    return 0;
+}
+
+int fl_junit_write_buf(const fl_run_result_t *run, fl_buf_t *out)
+{
+    out_t o = {out, 0};
+    size_t start = out->len;
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        strcpy(host, "localhost");
+    host[sizeof host - 1] = '\0';
+
+    counts_t total = {0};
+    for (size_t i = 0; i < run->nscenarios; i++)
+        count(&total, &run->scenarios[i]);
+    put(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline\"");
+    attr_counts(&o, &total);
+    attr_seconds(&o, "time", run->seconds);
+    attr_timestamp(&o, "timestamp", run->start_unix_ms);
+    put(&o, ">\n");
+    size_t id = 0;
+    for (size_t i = 0; i < run->nscenarios; i++)
+        if (!file_seen_before(run, i))
+            testsuite(&o, run, i, id++, host);
+    put(&o, "</testsuites>\n");
+
+    if (o.rc) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    }
+    return o.rc;
+}
+
+int fl_junit_write(const fl_run_result_t *run, const char *path)
+{
+    fl_buf_t doc = FL_BUF_INIT;
+    FILE *f = NULL;
+    int saved;
+    int rc = fl_junit_write_buf(run, &doc);
+    if (rc)
+        goto fail;
+    f = fopen(path, "wb");
+    if (!f) {
+        rc = FL_EIO;
+        goto fail;
+    }
+    if (fwrite(doc.data, 1, doc.len, f) != doc.len) {
+        rc = FL_EIO;
+        goto fail;
+    }
+    FILE *closing = f;
+    f = NULL;
+    if (fclose(closing) != 0) {
+        rc = FL_EIO;
+        goto fail;
+    }
+fail:
+    saved = errno;
+    if (f)
+        fclose(f);
+    fl_buf_free(&doc);
+    errno = saved;
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* Text helpers shared by the report writers (internal to reports/): escaping untrusted bytes
+ * for XML and for a terminal, locale-independent numbers, and which events of a scenario
+ * lead up to its failure. Everything a service prints or a scenario says is untrusted: these
+ * functions accept any bytes and always produce well-formed, visible output. Invalid UTF-8 and
+ * unwanted characters become the text "\xNN", one per byte. A backslash already in the input is
+ * kept as is, so "\x01" in a report may also be those four characters in the original. */
+#ifndef FL_REPORTS_TEXT_H
+#define FL_REPORTS_TEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness/timeline.h"
+#include "lib/buf.h"
+
+/* How many events a failure report shows: the failing one and those just before it. */
+#define FL_TEXT_CONTEXT_EVENTS 10
+
+/* Appends s[0..len) to out as XML 1.0 character data, or (attr=1) as the inside of a
+ * double-quoted attribute value. & < > " ' become entities; \r (and in attributes \t \n)
+ * character references; characters XML 1.0 forbids (C0 controls but \t \n \r, U+FFFE, U+FFFF),
+ * DEL, C1 controls and invalid UTF-8 (truncated, overlong, surrogates, beyond U+10FFFF) the
+ * text "\xNN" per byte. s may be NULL when len is 0. Returns 0 or FL_ENOMEM. */
+int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr);
+
+/* Appends s[0..len) to out, safe to print on a terminal: C0 controls (but \t and \n when
+ * multiline is 1), DEL, C1 controls, bidirectional overrides and invalid UTF-8 become "\xNN"
+ * per byte, so output cannot move the cursor, recolour, retitle or reorder the screen.
+ * Returns 0 or FL_ENOMEM. */
+int fl_text_escape_term(fl_buf_t *out, const char *s, size_t len, int multiline);
+
+/* Appends seconds with 1 to 3 decimals and a dot whatever the locale ("1.234"). Negative and
+ * NaN become 0; values beyond about 30 000 years are clamped. Returns 0 or FL_ENOMEM. */
+int fl_text_put_seconds(fl_buf_t *out, double seconds, int decimals);
+
+/* One past the index of the event a failure is attributed to. For FL_VERDICT_FAIL: the first
+ * failed assertion at r->where (when set), else the first failed assertion. Otherwise, and when
+ * there is no failed assertion (a timeout, a Lua error), r->nevents: it came after them all. */
+size_t fl_text_failure_end(const fl_scenario_result_t *r);
+
+/* "process", "fault", "assert", "note". */
+const char *fl_text_kind_name(fl_event_kind_t kind);
+
+#endif

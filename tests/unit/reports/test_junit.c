@@ -1,0 +1,296 @@
+/* Unit tests for reports/junit.c. The fixture's run (fixture.h) is written to a temp file and
+ * read back by real consumers: xmllint (well-formedness), xmllint against our JUnit schema
+ * (tests/unit/reports/junit.xsd) and junitparser (tests/unit/reports/junit_check.py, run by
+ * Debian's /usr/bin/python3). Negative controls show each of those checks can fail. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "reports/report.h"
+
+extern char **environ;
+
+/* A private temp directory per test, removed with everything in it. */
+typedef struct {
+    char dir[64];
+    char path[128];
+} tmp_t;
+
+static void tmp_open(tmp_t *t, const char *file)
+{
+    strcpy(t->dir, "/tmp/fl-junit-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(t->dir));
+    snprintf(t->path, sizeof t->path, "%s/%s", t->dir, file);
+}
+
+static void tmp_close(tmp_t *t)
+{
+    unlink(t->path);
+    ck_assert_int_eq(rmdir(t->dir), 0);
+}
+
+static const char *source_dir(void)
+{
+    const char *d = getenv("FL_SOURCE_DIR");
+    ck_assert_msg(d && *d, "FL_SOURCE_DIR is not set (ctest sets it)");
+    return d;
+}
+
+/* Runs argv (looked up in PATH) and returns its exit status, or -1 when it could not run or
+ * was killed. quiet sends its stderr to /dev/null (for negative controls). */
+static int run_tool(char *const argv[], int quiet)
+{
+    posix_spawn_file_actions_t fa;
+    pid_t pid;
+    int status, rc = -1;
+    ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+    if (quiet)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        goto done;
+    while (waitpid(pid, &status, 0) < 0)
+        ck_assert_int_eq(errno, EINTR);
+    if (WIFEXITED(status))
+        rc = WEXITSTATUS(status);
+done:
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+static int xmllint(const char *path, int quiet)
+{
+    char *argv[] = {"xmllint", "--noout", (char *)path, NULL};
+    return run_tool(argv, quiet);
+}
+
+static int xmllint_schema(const char *path, int quiet)
+{
+    char xsd[4096];
+    snprintf(xsd, sizeof xsd, "%s/tests/unit/reports/junit.xsd", source_dir());
+    char *argv[] = {"xmllint", "--noout", "--schema", xsd, (char *)path, NULL};
+    return run_tool(argv, quiet);
+}
+
+static int junitparser(const char *path, int quiet)
+{
+    char script[4096];
+    snprintf(script, sizeof script, "%s/tests/unit/reports/junit_check.py", source_dir());
+    char *argv[] = {"/usr/bin/python3", script, (char *)path, NULL};
+    return run_tool(argv, quiet);
+}
+
+static void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static char *render(const fl_run_result_t *run)
+{
+    fl_buf_t b = FL_BUF_INIT;
+    ck_assert_int_eq(fl_junit_write_buf(run, &b), 0);
+    ck_assert_ptr_nonnull(b.data);
+    return b.data;
+}
+
+START_TEST(consumers_accept_the_report)
+{
+    fl_run_result_t run;
+    tmp_t t;
+    fx_build(&run);
+    tmp_open(&t, "junit.xml");
+    ck_assert_int_eq(fl_junit_write(&run, t.path), 0);
+    ck_assert_int_eq(xmllint(t.path, 0), 0);
+    ck_assert_int_eq(xmllint_schema(t.path, 0), 0);
+    ck_assert_int_eq(junitparser(t.path, 0), 0);
+    tmp_close(&t);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+/* Each consumer check can fail: a raw control byte, a testcase without classname, and a wrong
+ * failure message are each rejected. */
+START_TEST(consumers_reject_broken_reports)
+{
+    fl_run_result_t run;
+    tmp_t t;
+    fx_build(&run);
+    char *doc = render(&run);
+    tmp_open(&t, "broken.xml");
+
+    write_file(t.path, "<a>\x01</a>", 8);
+    ck_assert_int_ne(xmllint(t.path, 1), 0);
+
+    char *attr = strstr(doc, " classname=");
+    ck_assert_ptr_nonnull(attr);
+    memcpy(attr, " klassname=", 11);
+    write_file(t.path, doc, strlen(doc));
+    ck_assert_int_eq(xmllint(t.path, 1), 0);
+    ck_assert_int_ne(xmllint_schema(t.path, 1), 0);
+    memcpy(attr, " classname=", 11);
+
+    char *msg = strstr(doc, "clients saw almost no errors: error_rate 0.2");
+    ck_assert_ptr_nonnull(msg);
+    msg[0] = 'C';
+    write_file(t.path, doc, strlen(doc));
+    ck_assert_int_eq(xmllint_schema(t.path, 1), 0);
+    ck_assert_int_ne(junitparser(t.path, 1), 0);
+
+    tmp_close(&t);
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+START_TEST(structure_and_counts)
+{
+    fl_run_result_t run;
+    fx_build(&run);
+    char *doc = render(&run);
+    ck_assert_msg(strncmp(doc, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", 39) == 0, "%s", doc);
+    ck_assert_ptr_nonnull(strstr(doc, "<testsuites name=\"faultline\" tests=\"7\" failures=\"1\" "
+                                      "errors=\"2\" skipped=\"1\" time=\"34.500\" "
+                                      "timestamp=\"2024-05-01T12:34:56\">\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "<testsuite name=\"" FX_CRASH "\" tests=\"4\" failures=\"1\" "
+                                      "errors=\"0\" skipped=\"0\" time=\"9.734\" "
+                                      "timestamp=\"2024-05-01T12:34:56\" hostname=\""));
+    ck_assert_ptr_nonnull(strstr(doc, "<testsuite name=\"" FX_PART "\" tests=\"3\" failures=\"0\" "
+                                      "errors=\"2\" skipped=\"1\" time=\"2.250\""));
+    ck_assert_ptr_nonnull(strstr(doc, "<property name=\"seed\" value=\"1234\"/>"));
+    ck_assert_ptr_nonnull(strstr(doc, "<property name=\"faultline.version\" value=\"9.8.7\"/>"));
+    /* the first file's suite holds its scenario that came after the second file's */
+    char *crash = strstr(doc, "<testsuite name=\"" FX_CRASH "\"");
+    char *part = strstr(doc, "<testsuite name=\"" FX_PART "\"");
+    char *later = strstr(doc, "name=\"comes back later\"");
+    ck_assert_ptr_nonnull(later);
+    ck_assert(crash < later && later < part);
+    ck_assert_ptr_nonnull(strstr(doc, " id=\"0\">"));
+    ck_assert_ptr_nonnull(strstr(doc, " id=\"1\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "<failure message=\"clients saw almost no errors: error_rate "
+                                      "0.2 &gt;= 0.01 &amp; &lt;ok&gt;\" type=\"assertion\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "<error message=\"attempt to index a nil value (field "
+                                      "&apos;x&apos;)\" type=\"lua\">"));
+    ck_assert_ptr_nonnull(strstr(doc, " type=\"usage\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "<skipped/>"));
+    ck_assert_ptr_nonnull(strstr(doc, "<testcase classname=\"" FX_CRASH
+                                      "\" name=\"comes back later\" time=\"1.000\"/>"));
+    ck_assert_ptr_nonnull(strstr(doc, "name=\"nasty \\x1b[31m name ]]&gt; &amp; &lt;tag&gt; "
+                                      "&quot;q&quot; &apos;a&apos;&#9;tab&#10;newline\" "
+                                      "time=\"0.000\""));
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+/* Whatever the logs held, the document has no raw control byte but \n and \t, no raw ]]>, and
+ * valid UTF-8 from the logs survives byte for byte. */
+START_TEST(untrusted_bytes)
+{
+    fl_run_result_t run;
+    fx_build(&run);
+    char *doc = render(&run);
+    for (const unsigned char *p = (const unsigned char *)doc; *p; p++) {
+        ck_assert_msg(*p >= 0x20 || *p == '\n' || *p == '\t', "raw byte 0x%02x at %td", *p,
+                      (const char *)p - doc);
+        ck_assert_msg(*p != 0x7f && *p != 0xff && *p != 0xc0, "raw byte 0x%02x", *p);
+    }
+    ck_assert_ptr_null(strstr(doc, "]]>"));
+    ck_assert_ptr_nonnull(strstr(doc, "utf8 " FX_UTF8 "\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "text \\x01 " FX_UTF8 " (w\\xffhere)\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "cdata ]]&gt; end\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "overlong \\xc0\\xaf slash\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "surrogate \\xed\\xa0\\x80 lone\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "crlf line&#13;\n"));
+    ck_assert_ptr_nonnull(strstr(doc, "ansi \\x1b[31mred\\x1b[0m \\x1b]0;title\\x07\n"));
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+START_TEST(empty_run)
+{
+    fl_run_result_t run = {0};
+    tmp_t t;
+    tmp_open(&t, "empty.xml");
+    ck_assert_int_eq(fl_junit_write(&run, t.path), 0);
+    ck_assert_int_eq(xmllint_schema(t.path, 0), 0);
+    tmp_close(&t);
+    char *doc = render(&run);
+    ck_assert_str_eq(doc, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                          "<testsuites name=\"faultline\" tests=\"0\" failures=\"0\" errors=\"0\" "
+                          "skipped=\"0\" time=\"0.000\" timestamp=\"1970-01-01T00:00:00\">\n"
+                          "</testsuites>\n");
+    free(doc);
+}
+END_TEST
+
+/* NaN and negative times (a clock gone wrong) still give valid decimals; a NULL message
+ * gets a fallback; write_buf appends to what is already in the buffer. */
+START_TEST(odd_values)
+{
+    fl_run_result_t run = {0};
+    run.seconds = NAN;
+    fl_scenario_result_t *r = fx_scenario(&run, "f.lua", "s", FL_VERDICT_FAIL, -3);
+    fl_buf_t b = FL_BUF_INIT;
+    ck_assert_int_eq(fl_buf_puts(&b, "prefix|"), 0);
+    ck_assert_int_eq(fl_junit_write_buf(&run, &b), 0);
+    ck_assert(strncmp(b.data, "prefix|<?xml ", 13) == 0);
+    ck_assert_ptr_nonnull(strstr(b.data, "skipped=\"0\" time=\"0.000\" timestamp="));
+    ck_assert_ptr_nonnull(strstr(b.data, "name=\"s\" time=\"0.000\">"));
+    ck_assert_ptr_nonnull(
+        strstr(b.data, "<failure message=\"scenario failed\" type=\"assertion\">"));
+    ck_assert_ptr_nonnull(strstr(b.data, "value=\"" FL_VERSION "\"/>"));
+    (void)r;
+    fl_buf_free(&b);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+START_TEST(write_error_keeps_errno)
+{
+    fl_run_result_t run;
+    fx_build(&run);
+    errno = 0;
+    ck_assert_int_eq(fl_junit_write(&run, "/nonexistent-fl-dir/junit.xml"), FL_EIO);
+    ck_assert_int_eq(errno, ENOENT);
+    fl_run_result_free(&run);
+}
+END_TEST
+
+static Suite *junit_suite(void)
+{
+    Suite *s = suite_create("junit");
+    TCase *tc = tcase_create("document");
+    tcase_add_test(tc, structure_and_counts);
+    tcase_add_test(tc, untrusted_bytes);
+    tcase_add_test(tc, empty_run);
+    tcase_add_test(tc, odd_values);
+    tcase_add_test(tc, write_error_keeps_errno);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("consumers");
+    tcase_add_test(tc, consumers_accept_the_report);
+    tcase_add_test(tc, consumers_reject_broken_reports);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(junit_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
