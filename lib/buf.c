@@ -9,9 +9,9 @@
 
 int fl_buf_reserve(fl_buf_t *b, size_t extra)
 {
-    size_t need = b->len + extra + 1; /* +1 keeps room for the terminating NUL */
-    if (need < b->len)
+    if (extra > (size_t)-1 - b->len - 1)
         return FL_ENOMEM;
+    size_t need = b->len + extra + 1; /* +1 keeps room for the terminating NUL */
     if (need <= b->cap)
         return 0;
     size_t cap = b->cap ? b->cap : 64;

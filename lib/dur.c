@@ -38,8 +38,8 @@ int fl_dur_parse(const char *s, uint64_t *ns)
     const char *p = s;
     double total = 0;
     int parts = 0;
-    if (*p == '-')
-        return FL_ERANGE;
+    if (*p == '-') /* "-1s" is a duration, but a negative one; "--1s" is not one at all */
+        return p[1] >= '0' && p[1] <= '9' ? FL_ERANGE : FL_ESYNTAX;
     while (*p) {
         const char *start = p;
         double v = 0, scale = 1;
