@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "harness/luax.h"
+#include "harness/scenario.h"
 #include "harness/run.h"
 #include "harness/supervisor.h"
 #include "harness/topology.h"
@@ -31,66 +32,6 @@
 extern const unsigned char fl_prelude_lua[];
 extern const size_t fl_prelude_lua_len;
 
-typedef struct {
-    char *name;
-    char where[256];
-    int fn_ref;
-    uint64_t timeout_ns; /* 0: the run's --timeout */
-    char *skip;          /* reason, or NULL */
-} scenario_decl_t;
-
-typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN } wait_kind_t;
-
-typedef struct fl_scenario {
-    fl_engine_t *e;
-    scenario_decl_t *decl;
-    fl_scenario_result_t *res;
-    fl_timeline_t tl;
-    fl_rng_t rng;
-    lua_State *co;
-    int co_ref, t_ref;
-    fl_instance_t *inst;
-    size_t ninst, nclosed;
-    enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
-    int in_resume;
-    uv_timer_t wake;     /* sleeps and wait timeouts */
-    uv_timer_t deadline; /* the scenario's timeout */
-    int timers_open;
-    struct {
-        wait_kind_t kind;
-        fl_instance_t *inst;
-        char prefix[32];
-        uint64_t timeout_ns;
-    } wait;
-    int nfailed;
-    uint64_t start_ns;
-    void (*done)(void *);
-    void *done_arg;
-} fl_scenario_t;
-
-struct fl_engine {
-    fl_run_t *run;
-    lua_State *L;
-    char *path;
-    fl_topology_t topo;
-    scenario_decl_t *decls;
-    size_t ndecls;
-    fl_scenario_t *cur;   /* the running scenario, or NULL */
-    unsigned gen;         /* bumped per scenario: stale t / instance handles are refused */
-    uint64_t deadline_ns; /* for the instruction hook; 0 = none */
-};
-
-typedef struct {
-    fl_engine_t *e;
-    unsigned gen;
-} t_box_t;
-
-typedef struct {
-    fl_engine_t *e;
-    unsigned gen;
-    size_t idx;
-} inst_box_t;
-
 /* ---------------------------------------------------------------- access helpers ---- */
 
 static fl_engine_t *engine_of(lua_State *L)
@@ -98,7 +39,7 @@ static fl_engine_t *engine_of(lua_State *L)
     return *(fl_engine_t **)lua_getextraspace(L);
 }
 
-static fl_scenario_t *check_t(lua_State *L, int idx)
+fl_scenario_t *fl_sc_check_t(lua_State *L, int idx)
 {
     t_box_t *b = luaL_testudata(L, idx, T_MT);
     if (!b)
@@ -109,7 +50,7 @@ static fl_scenario_t *check_t(lua_State *L, int idx)
     return b->e->cur;
 }
 
-static fl_instance_t *check_inst(lua_State *L, int idx, const char *what)
+fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what)
 {
     fl_engine_t *e = engine_of(L);
     fl_scenario_t *sc = e->cur;
@@ -139,7 +80,7 @@ static void push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst)
     lua_pop(L, 1);
 }
 
-static void where_or_decl(lua_State *L, fl_scenario_t *sc, char *out, size_t n)
+void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n)
 {
     fl_lua_where(L, out, n);
     if (!out[0])
@@ -159,7 +100,7 @@ static void record_failure(fl_scenario_t *sc, const char *where, const char *msg
 static void assertion(lua_State *L, fl_scenario_t *sc, int ok, const char *msg, int stop)
 {
     char where[256];
-    where_or_decl(L, sc, where, sizeof where);
+    fl_sc_where(L, sc, where, sizeof where);
     fl_timeline_add(&sc->tl, FL_EV_ASSERT, ok, "", where, "%s", msg);
     if (ok)
         return;
@@ -260,7 +201,7 @@ static int k_wait_result(lua_State *L, int status, lua_KContext ctx)
     if (!lua_toboolean(L, -2)) {
         fl_scenario_t *sc = engine_of(L)->cur;
         char where[256];
-        where_or_decl(L, sc, where, sizeof where);
+        fl_sc_where(L, sc, where, sizeof where);
         const char *msg = lua_tostring(L, -1);
         fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", msg);
         record_failure(sc, where, msg);
@@ -308,21 +249,21 @@ static int c_fmt(lua_State *L)
 
 static int c_now(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     lua_pushnumber(L, (uv_hrtime() - sc->start_ns) / 1e9);
     return 1;
 }
 
 static int c_record(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     assertion(L, sc, lua_toboolean(L, 2), luaL_checkstring(L, 3), 0);
     return 0;
 }
 
 static int c_fail(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     assertion(L, sc, 0, luaL_checkstring(L, 2), 1);
     return 0;
 }
@@ -353,32 +294,32 @@ static int c_keys(lua_State *L)
 
 static int c_instance(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, luaL_checkstring(L, 3));
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, luaL_checkstring(L, 3));
     push_inst(L, engine_of(L)->cur, inst);
     return 1;
 }
 
 static int c_grace(lua_State *L)
 {
-    fl_instance_t *inst = check_inst(L, 1, "grace");
+    fl_instance_t *inst = fl_sc_check_inst(L, 1, "grace");
     lua_pushnumber(L, inst->grace_ns / 1e9);
     return 1;
 }
 
 static int c_act(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "action");
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "action");
     char where[256];
-    where_or_decl(L, sc, where, sizeof where);
+    fl_sc_where(L, sc, where, sizeof where);
     fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, inst->name, where, "%s", luaL_checkstring(L, 3));
     return 0;
 }
 
 static int c_phase(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "%s started", luaL_checkstring(L, 2));
     return 0;
 }
@@ -406,8 +347,8 @@ static int not_running(lua_State *L, fl_instance_t *inst, const char *verb)
 
 static int c_spawn(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "start");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "start");
     int rc = fl_instance_start(inst);
     if (rc == FL_ESTATE)
         return user_error(L, "cannot start %s: it is already %s", inst->name,
@@ -419,8 +360,8 @@ static int c_spawn(lua_State *L)
 
 static int c_kill(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "crash");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "crash");
     if (fl_instance_crash(inst) != 0)
         return not_running(L, inst, "crash");
     return 0;
@@ -428,8 +369,8 @@ static int c_kill(lua_State *L)
 
 static int c_term(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "stop");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "stop");
     double grace = luaL_checknumber(L, 3);
     if (fl_instance_stop(inst, (uint64_t)(grace * 1e9)) != 0)
         return not_running(L, inst, "stop");
@@ -438,8 +379,8 @@ static int c_term(lua_State *L)
 
 static int c_pause(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "pause");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "pause");
     if (fl_instance_pause(inst) != 0)
         return not_running(L, inst, "pause");
     return 0;
@@ -447,8 +388,8 @@ static int c_pause(lua_State *L)
 
 static int c_resume(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "resume");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "resume");
     if (fl_instance_resume(inst) != 0)
         return user_error(L, "cannot resume %s: it is %s, not paused", inst->name,
                           fl_inst_state_name(inst->state));
@@ -458,8 +399,8 @@ static int c_resume(lua_State *L)
 /* C.await(t, inst, "ready"|"down", [timeout seconds], [message prefix]) */
 static int c_await(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "await");
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "await");
     const char *what = luaL_checkstring(L, 3);
     wait_kind_t kind = strcmp(what, "ready") == 0 ? WAIT_READY : WAIT_DOWN;
     fl_service_t *svc = fl_topology_find(&sc->e->topo, inst->service);
@@ -484,7 +425,7 @@ static int c_await(lua_State *L)
 
 static int t_sleep(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     uint64_t ns = fl_lua_check_dur(L, 2, "t:sleep duration");
     sc->wait.kind = WAIT_SLEEP;
     sc->wait.inst = NULL;
@@ -504,7 +445,7 @@ static const char *opt_message(lua_State *L, int idx, const char *what, const ch
 
 static int t_expect(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     const char *msg = opt_message(L, 3, "t:expect", "expectation");
     assertion(L, sc, lua_toboolean(L, 2), msg, 0);
     lua_pushboolean(L, lua_toboolean(L, 2));
@@ -513,7 +454,7 @@ static int t_expect(lua_State *L)
 
 static int t_assert(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     const char *msg = opt_message(L, 3, "t:assert", "assertion");
     assertion(L, sc, lua_toboolean(L, 2), msg, 1);
     lua_settop(L, 2);
@@ -522,10 +463,10 @@ static int t_assert(lua_State *L)
 
 static int t_note(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     const char *msg = luaL_tolstring(L, 2, NULL);
     char where[256];
-    where_or_decl(L, sc, where, sizeof where);
+    fl_sc_where(L, sc, where, sizeof where);
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", where, "%s", msg);
     return 0;
 }
@@ -556,7 +497,7 @@ static fl_service_t *check_service(lua_State *L, fl_engine_t *e, int idx, const 
 
 static int t_instance(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     fl_service_t *s = check_service(L, sc->e, 2, "t:instance service");
     int isint = 0;
     lua_Integer n = lua_isnoneornil(L, 3) ? 1 : lua_tointegerx(L, 3, &isint);
@@ -576,7 +517,7 @@ static int t_instance(lua_State *L)
 
 static int t_instances(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     fl_service_t *s = lua_isnoneornil(L, 2) ? NULL : check_service(L, sc->e, 2, "t:instances");
     lua_newtable(L);
     lua_Integer n = 0;
@@ -591,8 +532,8 @@ static int t_instances(lua_State *L)
 
 static int t_log(lua_State *L)
 {
-    check_t(L, 1);
-    fl_instance_t *inst = check_inst(L, 2, "t:log");
+    fl_sc_check_t(L, 1);
+    fl_instance_t *inst = fl_sc_check_inst(L, 2, "t:log");
     size_t len = 0;
     char *text = fl_ring_tail(&inst->log, 0, &len);
     if (!text)
@@ -611,7 +552,7 @@ static int t_now(lua_State *L)
  * the scenario's seeded generator. */
 static int t_random(lua_State *L)
 {
-    fl_scenario_t *sc = check_t(L, 1);
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
     if (lua_isnoneornil(L, 2)) {
         lua_pushnumber(L, fl_rng_double(&sc->rng));
         return 1;
@@ -698,7 +639,7 @@ static const char *const inst_fields[] = {"name",  "service", "index", "host", "
 
 static int inst_index(lua_State *L)
 {
-    fl_instance_t *inst = check_inst(L, 1, "instance");
+    fl_instance_t *inst = fl_sc_check_inst(L, 1, "instance");
     const char *key = luaL_checkstring(L, 2);
     if (strcmp(key, "name") == 0)
         lua_pushstring(L, inst->name);
@@ -882,6 +823,7 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, METHODS_KEY);
     luaL_newlib(L, c_primitives);
+    fl_sc_links_register(L);
     lua_pushvalue(L, -1);
     lua_insert(L, -4); /* keep C below the chunk for C.main */
     if (lua_pcall(L, 2, 0, 0)) {
@@ -1047,11 +989,10 @@ static char **wiring_env(fl_scenario_t *sc, fl_service_t *svc, fl_instance_t *in
     set_var(&b, &env, "OTEL_SERVICE_NAME", "%s", svc->name);
     set_var(&b, &env, "OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=%s", inst->name);
     for (char **need = svc->needs; *need; need++) {
+        char addrs[4096];
+        fl_sc_links_addr(sc, (size_t)(inst - sc->inst), *need, addrs, sizeof addrs);
         fl_buf_reset(&list);
-        for (size_t i = 0; i < sc->ninst; i++)
-            if (strcmp(sc->inst[i].service, *need) == 0)
-                fl_buf_printf(&list, "%s%s:%d", list.len ? "," : "", sc->inst[i].host,
-                              sc->inst[i].port);
+        fl_buf_puts(&list, addrs);
         char var[96];
         snprintf(var, sizeof var, "%s_ADDR", *need);
         for (char *p = var; *p; p++)
@@ -1089,9 +1030,16 @@ static int build_instances(fl_scenario_t *sc)
             inst->index = r;
             fl_addr_instance(&run->addr, svc->index, r, inst->host, sizeof inst->host);
             int rc = fl_addr_next_port(&run->addr, &inst->port);
-            if (rc)
+            if (rc) {
+                sc->ninst = 0; /* none initialised yet: nothing to close */
                 return rc;
+            }
         }
+    }
+    int rc = fl_sc_links_open(sc);
+    if (rc) {
+        sc->ninst = 0;
+        return rc;
     }
     for (size_t i = 0; i < sc->ninst; i++) {
         fl_instance_t *inst = &sc->inst[i];
@@ -1166,17 +1114,31 @@ static void timer_closed(uv_handle_t *h)
     void (*done)(void *) = sc->done;
     void *arg = sc->done_arg;
     free(sc->inst);
+    free(sc->links);
+    for (size_t i = 0; i < sc->ncounters; i++)
+        free(sc->counters[i]);
+    free(sc->counters);
     free(sc);
     done(arg);
 }
 
-static void instance_closed(fl_instance_t *inst)
+/* Teardown, last step: the timers go, then the scenario's memory. */
+static void closed_one(fl_scenario_t *sc)
 {
-    fl_scenario_t *sc = inst->on_change_arg;
-    if (++sc->nclosed < sc->ninst)
+    if (sc->closing_left > 0 && --sc->closing_left > 0)
         return;
     uv_close((uv_handle_t *)&sc->wake, timer_closed);
     uv_close((uv_handle_t *)&sc->deadline, timer_closed);
+}
+
+static void instance_closed(fl_instance_t *inst)
+{
+    closed_one(inst->on_change_arg);
+}
+
+static void links_closed(fl_scenario_t *sc)
+{
+    closed_one(sc);
 }
 
 static void keep_logs(fl_scenario_t *sc)
@@ -1214,13 +1176,10 @@ static void all_down_then_close(fl_scenario_t *sc)
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "teardown done");
     keep_logs(sc);
     sc->res->seconds = (uv_hrtime() - sc->start_ns) / 1e9;
-    if (sc->ninst == 0) {
-        uv_close((uv_handle_t *)&sc->wake, timer_closed);
-        uv_close((uv_handle_t *)&sc->deadline, timer_closed);
-        return;
-    }
+    sc->closing_left = sc->ninst + 1; /* every instance, and the links as one */
     for (size_t i = 0; i < sc->ninst; i++)
         fl_instance_close(&sc->inst[i], instance_closed);
+    fl_sc_links_close(sc, links_closed);
 }
 
 /* Teardown, first half: the verdict is in; stop every running instance. */
@@ -1371,6 +1330,7 @@ void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*d
     }
     fl_rng_seed(&sc->rng, fnv1a(sc->decl->name, fnv1a(e->path, 0xcbf29ce484222325ull)) ^
                               run->opt.seed);
+    fl_rng_seed(&sc->link_rng, fl_rng_next(&sc->rng));
     uv_timer_init(run->loop, &sc->wake);
     uv_timer_init(run->loop, &sc->deadline);
     sc->wake.data = sc->deadline.data = sc;

@@ -133,6 +133,201 @@ function T:resume(inst)
   return i
 end
 
+-- Links and faults ---------------------------------------------------------------------
+
+-- An object whose unknown keys are usage errors with a suggestion.
+local function strict(what, methods)
+  return { __index = function(_, k)
+    local m = methods[k]
+    if m ~= nil then return m end
+    C.no_key(what, k, methods)
+  end, __tostring = function(self) return self.label end }
+end
+
+local function describe(x)
+  if type(x) == "table" and getmetatable(x) == nil then
+    local parts = {}
+    for i, v in ipairs(x) do parts[i] = tostring(v) end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  return tostring(x)
+end
+
+local function describe_opts(kind, opts)
+  local keys = {}
+  for k in pairs(opts or {}) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = opts[k]
+    parts[#parts + 1] = k .. "=" .. (type(v) == "string" and string.format("%q", v) or tostring(v))
+  end
+  return kind .. "{" .. table.concat(parts, ", ") .. "}"
+end
+
+local Fault, LinkSet = {}, {}
+local FaultMT = strict("a fault", Fault)
+local LinkSetMT = strict("a link", LinkSet)
+
+local function new_fault(t, parts, what, label)
+  return setmetatable({ t = t, parts = parts, what = what, label = label, removed = false }, FaultMT)
+end
+
+local STAT_FIELDS = { "connections", "chunks", "bytes", "dropped", "resets", "closes", "refused" }
+
+local function add_stats(sum, s)
+  for _, f in ipairs(STAT_FIELDS) do sum[f] = (sum[f] or 0) + (s[f] or 0) end
+end
+
+local function summary(sum)
+  local fired = {}
+  for _, f in ipairs(STAT_FIELDS) do
+    if f ~= "connections" and sum[f] > 0 then fired[#fired + 1] = f .. " " .. sum[f] end
+  end
+  return string.format("applied to %d connection%s%s", sum.connections,
+    sum.connections == 1 and "" or "s", #fired > 0 and (", " .. table.concat(fired, ", ")) or ", never fired")
+end
+
+-- fault:stats() → { connections, chunks, bytes, dropped, resets, closes, refused, fired, active }
+function Fault:stats()
+  local sum = {}
+  add_stats(sum, {})
+  for _, p in ipairs(self.parts) do
+    local s = p.final or C.toxic_stats(self.t, p.id, p.name)
+    if s then add_stats(sum, s) end
+  end
+  sum.fired = (sum.chunks + sum.bytes + sum.resets + sum.closes + sum.refused) > 0
+  sum.active = not self.removed
+  return sum
+end
+
+-- fault:remove(): takes the fault off its links; what it held flows on, in order.
+function Fault:remove()
+  if self.removed then return self end
+  local sum = {}
+  add_stats(sum, {})
+  for _, p in ipairs(self.parts) do
+    p.final = C.untoxic(self.t, p.id, p.name)
+    if p.final then add_stats(sum, p.final) end
+  end
+  self.removed = true
+  C.fault(self.t, self.label, "removed " .. self.what .. ": " .. summary(sum))
+  return self
+end
+Fault.heal = Fault.remove
+
+function LinkSet:toxic(kind, opts)
+  local parts = C.toxic(self.t, self.ids, kind, opts)
+  local what = describe_opts(kind, opts)
+  C.fault(self.t, self.label, what)
+  return new_fault(self.t, parts, what, self.label)
+end
+
+for _, kind in ipairs(C.toxic_kinds()) do
+  LinkSet[kind] = function(self, opts) return self:toxic(kind, opts) end
+end
+
+-- link:heal(): removes every fault from these links.
+function LinkSet:heal()
+  local n = 0
+  for _, id in ipairs(self.ids) do n = n + C.heal(self.t, id) end
+  C.fault(self.t, self.label, "healed (" .. n .. " toxic" .. (n == 1 and "" or "s") .. " removed)")
+  return self
+end
+
+-- link:drop([{ reset = true }]): closes every open connection of these links.
+function LinkSet:drop(opts)
+  C.keys(opts, "drop option", { "reset" })
+  for _, id in ipairs(self.ids) do C.drop(self.t, id, opts and opts.reset) end
+  C.fault(self.t, self.label, (opts and opts.reset) and "connections reset" or "connections closed")
+  return self
+end
+
+-- link:stats() → totals over these links, and .links[name] for each one
+function LinkSet:stats()
+  local sum = { accepted = 0, active = 0, upstream_failed = 0, refused = 0, resets = 0,
+    bytes_up = 0, bytes_down = 0, links = {} }
+  for _, id in ipairs(self.ids) do
+    local s = C.link_stats(self.t, id)
+    for k, v in pairs(s) do
+      if type(v) == "number" then sum[k] = sum[k] + v end
+    end
+    sum.links[s.name] = s
+  end
+  return sum
+end
+
+function LinkSet:names()
+  local names = {}
+  for i, id in ipairs(self.ids) do names[i] = C.link_name(self.t, id) end
+  return names
+end
+
+local function new_linkset(t, ids, label)
+  return setmetatable({ t = t, ids = ids, label = label }, LinkSetMT)
+end
+
+-- t:link(a, b): every link from an instance of a to an instance of b (instances, service or
+-- instance names, or lists of them).
+function T:link(a, b)
+  local ids = C.links(self, a, b, "t:link")
+  local label = #ids == 1 and C.link_name(self, ids[1]) or (describe(a) .. "->" .. describe(b))
+  return new_linkset(self, ids, label)
+end
+
+-- t:links(): every link of the topology
+function T:links()
+  return new_linkset(self, C.all_links(self), "all links")
+end
+
+-- t:partition(a, b, [{ oneway = true }]): a and b can no longer reach each other (with
+-- oneway, a cannot reach b: what a sends towards b is held, replies b sends to a as well).
+function T:partition(a, b, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    C.usage("bad t:partition options: expected a table like { oneway = true }, got " .. C.typename(opts))
+  end
+  C.keys(opts, "t:partition option", { "oneway" })
+  local oneway = opts and opts.oneway
+  local ab = C.links(self, a, b, "t:partition", true)
+  local ba = C.links(self, b, a, "t:partition", true)
+  if #ab + #ba == 0 then
+    C.usage("t:partition: no link between " .. describe(a) .. " and " .. describe(b) ..
+      " (links exist only where a service `needs` the other)")
+  end
+  local parts = {}
+  local function cut(ids, direction)
+    if #ids == 0 then return end
+    for _, p in ipairs(C.toxic(self, ids, "timeout", { ms = 0, direction = direction })) do
+      parts[#parts + 1] = p
+    end
+  end
+  if oneway then
+    cut(ab, "upstream")   -- a's requests to b
+    cut(ba, "downstream") -- a's replies to b's requests
+  else
+    cut(ab, "both")
+    cut(ba, "both")
+  end
+  local label = describe(a) .. (oneway and " -/-> " or " <-/-> ") .. describe(b)
+  local what = oneway and "one-way partition" or "partition"
+  C.fault(self, label, what)
+  return new_fault(self, parts, what, label)
+end
+
+-- t:isolate(inst): inst can reach nobody and nobody can reach it.
+function T:isolate(inst)
+  local others = C.others(self, inst, "t:isolate")
+  if #others == 0 then C.usage("t:isolate: there is nobody to isolate " .. describe(inst) .. " from") end
+  local f = self:partition(inst, others)
+  f.label = "isolate " .. describe(inst)
+  return f
+end
+
+-- t:heal(): removes every fault from every link.
+function T:heal()
+  return self:links():heal()
+end
+
 -- The body of every scenario coroutine: start the topology wave by wave (a service starts
 -- once everything it needs is ready), then run the scenario function.
 function C.main(t, fn, waves)

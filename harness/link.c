@@ -1,0 +1,899 @@
+/* Links (link.h) and the stage machinery toxics run on (toxic.h).
+ *
+ * A connection owns two sockets and two pipes. Each pipe reads its source into chunks,
+ * pushes them through its stages, and writes what comes out to its destination: with
+ * uv_try_write first (no request, no copy) and a queued write for the rest. The pipe counts
+ * inflight bytes (read, not yet written) and stops reading above HIGH_WATER, resuming below
+ * LOW_WATER. EOF travels down the same chain and becomes a shutdown of the destination once
+ * everything before it is written; when both directions are shut, the connection closes.
+ * A connection's memory is freed when its last handle (two sockets, stage timers) closes. */
+#include "harness/link.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+#define READ_CHUNK (64 * 1024)
+#define HIGH_WATER (256 * 1024)
+#define LOW_WATER (64 * 1024)
+
+typedef struct fl_pipe {
+    conn_t *conn;
+    fl_dir_t dir;
+    uv_tcp_t *src, *dst;
+    fl_stage_t *head;
+    size_t inflight;
+    int reading, paused;
+    int src_eof;       /* the source sent FIN */
+    int eof_at_sink;   /* the EOF came out of the last stage */
+    int shutdown_sent; /* uv_shutdown issued on dst */
+    int shut;          /* ...and completed */
+    size_t writes;     /* queued writes not completed */
+    uv_shutdown_t sreq;
+} fl_pipe_t;
+
+struct conn {
+    fl_link_t *link;
+    conn_t *next, *prev;
+    uv_tcp_t client, server;
+    uv_connect_t creq;
+    fl_pipe_t pipe[2];
+    uint64_t id;
+    int connected;
+    int closing;
+    int draining; /* graceful close: shutting both ways, then close */
+    int refs;     /* handles whose close callback has not run */
+};
+
+typedef struct {
+    uv_write_t req;
+    fl_pipe_t *pipe;
+    fl_chunk_t *chunk;
+} wreq_t;
+
+const char *fl_dir_name(fl_dir_t d)
+{
+    return d == FL_DIR_UP ? "upstream" : "downstream";
+}
+
+int fl_dirs_parse(const char *s)
+{
+    if (strcmp(s, "upstream") == 0)
+        return 1 << FL_DIR_UP;
+    if (strcmp(s, "downstream") == 0)
+        return 1 << FL_DIR_DOWN;
+    if (strcmp(s, "both") == 0)
+        return FL_DIRS_BOTH;
+    return 0;
+}
+
+const char *fl_dirs_name(int dirs)
+{
+    return dirs == FL_DIRS_BOTH ? "both" : dirs == (1 << FL_DIR_UP) ? "upstream" : "downstream";
+}
+
+/* ------------------------------------------------------------ chunks ---- */
+
+static fl_chunk_t *chunk_new(size_t cap)
+{
+    fl_chunk_t *c = malloc(sizeof *c + cap);
+    if (c) {
+        c->next = NULL;
+        c->len = c->off = 0;
+        c->t_ns = 0;
+    }
+    return c;
+}
+
+void fl_chunk_free(fl_chunk_t *c)
+{
+    free(c);
+}
+
+fl_chunk_t *fl_chunk_split(fl_chunk_t *c, size_t n)
+{
+    size_t left = c->len - c->off;
+    if (n > left)
+        n = left;
+    fl_chunk_t *head = chunk_new(n);
+    if (!head)
+        return NULL;
+    memcpy(head->data, c->data + c->off, n);
+    head->len = n;
+    head->t_ns = c->t_ns;
+    c->off += n;
+    return head;
+}
+
+void fl_chunk_queue_push(fl_chunk_queue_t *q, fl_chunk_t *c)
+{
+    c->next = NULL;
+    if (q->tail)
+        q->tail->next = c;
+    else
+        q->head = c;
+    q->tail = c;
+    q->bytes += c->len - c->off;
+}
+
+fl_chunk_t *fl_chunk_queue_pop(fl_chunk_queue_t *q)
+{
+    fl_chunk_t *c = q->head;
+    if (!c)
+        return NULL;
+    q->head = c->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->bytes -= c->len - c->off;
+    c->next = NULL;
+    return c;
+}
+
+/* ------------------------------------------------------------ closing ---- */
+
+static void conn_unref(conn_t *c);
+static void conn_close(conn_t *c, int reset);
+
+static void link_unref(fl_link_t *l)
+{
+    if (--l->open_refs == 0 && l->closing && l->close_cb)
+        l->close_cb(l);
+}
+
+static void conn_unref(conn_t *c)
+{
+    if (--c->refs > 0)
+        return;
+    fl_link_t *l = c->link;
+    free(c);
+    link_unref(l);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
+
+static void stage_timer_closed(uv_handle_t *h)
+{
+    fl_stage_t *s = h->data;
+    conn_t *c = s->pipe->conn;
+    free(s);
+    conn_unref(c);
+}
+
+/* Frees a stage detached from its pipe (once its timer, if any, has closed). Whatever it
+ * still held is discarded: the connection is going, or the toxic flushed it already. */
+static void stage_destroy(fl_stage_t *s)
+{
+    s->removed = 1;
+    fl_chunk_t *ch;
+    while ((ch = fl_chunk_queue_pop(&s->held)))
+        fl_chunk_free(ch);
+    if (s->timer_inited) {
+        uv_timer_stop(&s->timer);
+        if (!uv_is_closing((uv_handle_t *)&s->timer))
+            uv_close((uv_handle_t *)&s->timer, stage_timer_closed);
+    } else {
+        free(s);
+    }
+}
+
+static void conn_close(conn_t *c, int reset)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    fl_link_t *l = c->link;
+    l->stats.active--;
+    if (reset)
+        l->stats.resets++;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    for (int d = 0; d < 2; d++) {
+        fl_stage_t *s = c->pipe[d].head;
+        c->pipe[d].head = NULL;
+        while (s) {
+            fl_stage_t *next = s->next;
+            stage_destroy(s);
+            s = next;
+        }
+    }
+    uv_tcp_t *h[2] = {&c->client, &c->server};
+    for (int i = 0; i < 2; i++) {
+        if (uv_is_closing((uv_handle_t *)h[i]))
+            continue;
+        if (!reset || (i == 1 && !c->connected) || uv_tcp_close_reset(h[i], handle_closed) != 0)
+            uv_close((uv_handle_t *)h[i], handle_closed);
+    }
+}
+
+static void maybe_finish(conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (c->pipe[0].shut && c->pipe[1].shut)
+        conn_close(c, 0);
+}
+
+/* ------------------------------------------------------------ the sink ---- */
+
+static void read_start(fl_pipe_t *p);
+
+static void inflight_sub(fl_pipe_t *p, size_t n)
+{
+    p->inflight -= n;
+    if (p->paused && p->inflight < LOW_WATER && !p->conn->closing) {
+        p->paused = 0;
+        read_start(p);
+    }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    fl_pipe_t *p = req->data;
+    conn_t *c = p->conn;
+    if (c->closing)
+        return;
+    p->shut = 1;
+    if (status < 0 && status != UV_ENOTCONN) {
+        conn_close(c, 1);
+        return;
+    }
+    maybe_finish(c);
+}
+
+static void sink_shutdown(fl_pipe_t *p)
+{
+    if (p->shutdown_sent || p->conn->closing)
+        return;
+    p->shutdown_sent = 1;
+    p->sreq.data = p;
+    if (uv_shutdown(&p->sreq, (uv_stream_t *)p->dst, shutdown_cb) != 0) {
+        p->shut = 1;
+        maybe_finish(p->conn);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    wreq_t *w = (wreq_t *)req;
+    fl_pipe_t *p = w->pipe;
+    size_t n = w->chunk->len - w->chunk->off;
+    fl_chunk_free(w->chunk);
+    free(w);
+    p->writes--;
+    if (p->conn->closing)
+        return;
+    if (status < 0) {
+        conn_close(p->conn, 1);
+        return;
+    }
+    p->conn->link->stats.bytes[p->dir] += n;
+    inflight_sub(p, n);
+    if (p->eof_at_sink && p->writes == 0)
+        sink_shutdown(p);
+}
+
+static void sink_write(fl_pipe_t *p, fl_chunk_t *ch)
+{
+    conn_t *c = p->conn;
+    size_t left = ch->len - ch->off;
+    if (c->closing || left == 0) {
+        fl_chunk_free(ch);
+        if (!c->closing)
+            inflight_sub(p, left);
+        return;
+    }
+    if (p->writes == 0) { /* nothing queued: try to write it right now */
+        uv_buf_t b = uv_buf_init(ch->data + ch->off, (unsigned)left);
+        int n = uv_try_write((uv_stream_t *)p->dst, &b, 1);
+        if (n > 0) {
+            ch->off += (size_t)n;
+            c->link->stats.bytes[p->dir] += (uint64_t)n;
+            inflight_sub(p, (size_t)n);
+            if ((size_t)n == left) {
+                fl_chunk_free(ch);
+                return;
+            }
+            left -= (size_t)n;
+        } else if (n < 0 && n != UV_EAGAIN) {
+            fl_chunk_free(ch);
+            conn_close(c, 1);
+            return;
+        }
+    }
+    wreq_t *w = malloc(sizeof *w);
+    if (!w) {
+        fl_chunk_free(ch);
+        conn_close(c, 1);
+        return;
+    }
+    w->pipe = p;
+    w->chunk = ch;
+    uv_buf_t b = uv_buf_init(ch->data + ch->off, (unsigned)left);
+    if (uv_write(&w->req, (uv_stream_t *)p->dst, &b, 1, write_cb) != 0) {
+        free(w);
+        fl_chunk_free(ch);
+        conn_close(c, 1);
+        return;
+    }
+    p->writes++;
+}
+
+static void sink_eof(fl_pipe_t *p)
+{
+    p->eof_at_sink = 1;
+    if (p->writes == 0)
+        sink_shutdown(p);
+}
+
+/* ------------------------------------------------------------ stages ---- */
+
+static void stage_data(fl_stage_t *s, fl_chunk_t *ch)
+{
+    if (!s) {
+        return;
+    }
+    if (s->toxic->type->data)
+        s->toxic->type->data(s, ch);
+    else
+        fl_stage_emit(s, ch);
+}
+
+static void stage_eof(fl_stage_t *s)
+{
+    s->got_eof = 1;
+    if (s->toxic->type->eof)
+        s->toxic->type->eof(s);
+    else
+        fl_stage_emit_eof(s);
+}
+
+void fl_stage_emit(fl_stage_t *s, fl_chunk_t *ch)
+{
+    if (s->next)
+        stage_data(s->next, ch);
+    else
+        sink_write(s->pipe, ch);
+}
+
+void fl_stage_emit_eof(fl_stage_t *s)
+{
+    if (s->eof_out)
+        return;
+    s->eof_out = 1;
+    if (s->next)
+        stage_eof(s->next);
+    else
+        sink_eof(s->pipe);
+}
+
+void fl_stage_drop(fl_stage_t *s, fl_chunk_t *ch)
+{
+    size_t n = ch->len - ch->off;
+    s->toxic->stats.dropped += n;
+    fl_chunk_free(ch);
+    if (!s->pipe->conn->closing)
+        inflight_sub(s->pipe, n);
+}
+
+static void stage_timer_cb(uv_timer_t *t)
+{
+    fl_stage_t *s = t->data;
+    if (!s->removed && !s->pipe->conn->closing && s->toxic->type->timer)
+        s->toxic->type->timer(s);
+}
+
+void fl_stage_timer_start(fl_stage_t *s, uint64_t ns)
+{
+    if (s->removed)
+        return;
+    if (!s->timer_inited) {
+        uv_timer_init(s->pipe->conn->link->loop, &s->timer);
+        s->timer.data = s;
+        s->timer_inited = 1;
+        s->pipe->conn->refs++;
+    }
+    uv_timer_start(&s->timer, stage_timer_cb, (ns + 999999) / 1000000, 0);
+}
+
+void fl_stage_timer_stop(fl_stage_t *s)
+{
+    if (s->timer_inited)
+        uv_timer_stop(&s->timer);
+}
+
+void fl_stage_reset(fl_stage_t *s)
+{
+    s->toxic->stats.resets++;
+    conn_close(s->pipe->conn, 1);
+}
+
+static void conn_drain(conn_t *c)
+{
+    if (c->closing || c->draining)
+        return;
+    c->draining = 1;
+    for (int d = 0; d < 2; d++) {
+        fl_pipe_t *p = &c->pipe[d];
+        uv_read_stop((uv_stream_t *)p->src);
+        p->reading = 0;
+        if (!c->connected) {
+            conn_close(c, 0);
+            return;
+        }
+        sink_shutdown(p); /* libuv shuts down after the queued writes */
+    }
+}
+
+void fl_stage_close(fl_stage_t *s)
+{
+    s->toxic->stats.closes++;
+    conn_drain(s->pipe->conn);
+}
+
+double fl_stage_random(fl_stage_t *s)
+{
+    return fl_rng_double(s->pipe->conn->link->rng);
+}
+
+uint64_t fl_stage_now_ns(fl_stage_t *s)
+{
+    (void)s;
+    return uv_hrtime();
+}
+
+/* ------------------------------------------------------------ reading ---- */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    fl_chunk_t *ch = chunk_new(READ_CHUNK);
+    *buf = ch ? uv_buf_init(ch->data, READ_CHUNK) : uv_buf_init(NULL, 0);
+}
+
+static fl_chunk_t *chunk_of(const uv_buf_t *buf)
+{
+    return buf->base ? (fl_chunk_t *)(void *)(buf->base - offsetof(fl_chunk_t, data)) : NULL;
+}
+
+static void read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+    conn_t *c = stream->data;
+    fl_pipe_t *p = (uv_tcp_t *)stream == &c->client ? &c->pipe[FL_DIR_UP] : &c->pipe[FL_DIR_DOWN];
+    fl_chunk_t *ch = chunk_of(buf);
+    if (n <= 0 || c->closing) {
+        fl_chunk_free(ch);
+        if (n == UV_EOF && !c->closing) {
+            uv_read_stop(stream);
+            p->reading = 0;
+            p->src_eof = 1;
+            if (p->head)
+                stage_eof(p->head);
+            else
+                sink_eof(p);
+        } else if (n < 0 && !c->closing) {
+            conn_close(c, 1); /* a reset (or any error) on one side resets the other */
+        }
+        return;
+    }
+    if ((size_t)n < READ_CHUNK / 2) { /* held chunks should not pin 64 KiB each */
+        fl_chunk_t *small = realloc(ch, sizeof *ch + (size_t)n);
+        if (small)
+            ch = small;
+    }
+    ch->len = (size_t)n;
+    ch->t_ns = uv_hrtime();
+    p->inflight += (size_t)n;
+    if (p->inflight >= HIGH_WATER && p->reading) {
+        uv_read_stop(stream);
+        p->reading = 0;
+        p->paused = 1;
+    }
+    if (p->head)
+        stage_data(p->head, ch);
+    else
+        sink_write(p, ch);
+}
+
+static void read_start(fl_pipe_t *p)
+{
+    if (p->reading || p->src_eof || p->conn->closing || p->conn->draining)
+        return;
+    if (uv_read_start((uv_stream_t *)p->src, alloc_cb, read_cb) == 0)
+        p->reading = 1;
+}
+
+/* ------------------------------------------------------------ toxics on connections ---- */
+
+/* Does t apply to a connection being considered now? Draws once per connection. */
+static int toxic_draw(fl_toxic_t *t, fl_rng_t *rng)
+{
+    long *considered = t->shared ? t->shared : &t->considered;
+    if (t->first >= 0 && *considered >= t->first)
+        return 0;
+    (*considered)++;
+    if (t->toxicity < 1.0 && fl_rng_double(rng) >= t->toxicity)
+        return 0;
+    t->stats.connections++;
+    return 1;
+}
+
+static fl_stage_t *stage_new(fl_toxic_t *t, fl_pipe_t *p)
+{
+    fl_stage_t *s = calloc(1, sizeof *s + t->type->state_size);
+    if (!s)
+        return NULL;
+    s->toxic = t;
+    s->pipe = p;
+    return s;
+}
+
+static void pipe_append(fl_pipe_t *p, fl_stage_t *s)
+{
+    fl_stage_t **at = &p->head;
+    while (*at)
+        at = &(*at)->next;
+    *at = s;
+}
+
+/* Adds toxic t to an open connection if the draw says so. */
+static void conn_apply(conn_t *c, fl_toxic_t *t)
+{
+    if (t->type->accept || !toxic_draw(t, c->link->rng))
+        return;
+    for (int d = 0; d < 2; d++) {
+        if (!(t->dirs & (1 << d)))
+            continue;
+        fl_stage_t *s = stage_new(t, &c->pipe[d]);
+        if (!s) {
+            conn_close(c, 1);
+            return;
+        }
+        pipe_append(&c->pipe[d], s);
+        if (t->type->start)
+            t->type->start(s);
+        if (c->closing)
+            return;
+    }
+}
+
+static void pipe_remove_toxic(fl_pipe_t *p, fl_toxic_t *t)
+{
+    for (fl_stage_t **at = &p->head; *at; at = &(*at)->next) {
+        fl_stage_t *s = *at;
+        if (s->toxic != t)
+            continue;
+        fl_stage_timer_stop(s);
+        if (t->type->flush) {
+            t->type->flush(s); /* emits into s->next, still linked */
+        } else {
+            fl_chunk_t *ch;
+            while (!p->conn->closing && (ch = fl_chunk_queue_pop(&s->held)))
+                fl_stage_emit(s, ch);
+            if (!p->conn->closing && s->got_eof)
+                fl_stage_emit_eof(s);
+        }
+        if (p->conn->closing) /* flushing can end the connection (a write error) */
+            return;
+        *at = s->next;
+        stage_destroy(s);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------ accepting ---- */
+
+static void connected_cb(uv_connect_t *req, int status)
+{
+    conn_t *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        c->link->stats.upstream_failed++;
+        conn_close(c, 1); /* the client sees a reset, as it would from a refused connect */
+        return;
+    }
+    c->connected = 1;
+    uv_tcp_nodelay(&c->server, 1);
+    read_start(&c->pipe[FL_DIR_UP]);
+    read_start(&c->pipe[FL_DIR_DOWN]);
+}
+
+static int refused_at_accept(fl_link_t *l)
+{
+    for (fl_toxic_t *t = l->toxics; t; t = t->next)
+        if (t->type->accept && toxic_draw(t, l->rng) && t->type->accept(t)) {
+            t->stats.refused++;
+            return 1;
+        }
+    return 0;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    fl_link_t *l = server->data;
+    if (status < 0 || l->closing)
+        return;
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->link = l;
+    c->id = ++l->next_conn_id;
+    uv_tcp_init(l->loop, &c->client);
+    uv_tcp_init(l->loop, &c->server);
+    c->client.data = c->server.data = c->creq.data = c;
+    c->refs = 2;
+    l->open_refs++;
+    l->stats.active++;
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    for (int d = 0; d < 2; d++) {
+        c->pipe[d].conn = c;
+        c->pipe[d].dir = (fl_dir_t)d;
+    }
+    c->pipe[FL_DIR_UP].src = c->pipe[FL_DIR_DOWN].dst = &c->client;
+    c->pipe[FL_DIR_UP].dst = c->pipe[FL_DIR_DOWN].src = &c->server;
+    if (uv_accept(server, (uv_stream_t *)&c->client) != 0) {
+        conn_close(c, 0);
+        return;
+    }
+    l->stats.accepted++;
+    if (refused_at_accept(l)) {
+        l->stats.refused++;
+        conn_close(c, 1);
+        return;
+    }
+    uv_tcp_nodelay(&c->client, 1);
+    for (fl_toxic_t *t = l->toxics; t && !c->closing; t = t->next)
+        conn_apply(c, t);
+    if (c->closing)
+        return;
+    struct sockaddr_storage sa;
+    if (uv_ip4_addr(l->up_host, l->up_port, (struct sockaddr_in *)&sa) != 0 &&
+        uv_ip6_addr(l->up_host, l->up_port, (struct sockaddr_in6 *)&sa) != 0) {
+        l->stats.upstream_failed++;
+        conn_close(c, 1);
+        return;
+    }
+    if (uv_tcp_connect(&c->creq, &c->server, (struct sockaddr *)&sa, connected_cb) != 0) {
+        l->stats.upstream_failed++;
+        conn_close(c, 1);
+    }
+}
+
+/* ------------------------------------------------------------ the link ---- */
+
+int fl_link_open(uv_loop_t *loop, fl_link_t *l, const char *listen_host, int listen_port,
+                 const char *up_host, int up_port, fl_rng_t *rng)
+{
+    l->loop = loop;
+    l->rng = rng;
+    uv_tcp_init(loop, &l->listener); /* first: fl_link_close must always be able to close it */
+    l->listener.data = l;
+    l->open_refs = 1;
+    snprintf(l->listen_host, sizeof l->listen_host, "%s", listen_host);
+    fl_link_set_upstream(l, up_host, up_port);
+    struct sockaddr_storage sa;
+    int rc = uv_ip4_addr(listen_host, listen_port, (struct sockaddr_in *)&sa);
+    if (rc)
+        rc = uv_ip6_addr(listen_host, listen_port, (struct sockaddr_in6 *)&sa);
+    if (rc)
+        return rc;
+    rc = uv_tcp_bind(&l->listener, (struct sockaddr *)&sa, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)&l->listener, 1024, on_connection);
+    if (rc)
+        return rc; /* the caller closes the link as usual */
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&l->listener, (struct sockaddr *)&bound, &len);
+    l->listen_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    if (!l->name[0])
+        snprintf(l->name, sizeof l->name, "%s:%d", l->listen_host, l->listen_port);
+    return 0;
+}
+
+void fl_link_set_upstream(fl_link_t *l, const char *up_host, int up_port)
+{
+    snprintf(l->up_host, sizeof l->up_host, "%s", up_host);
+    l->up_port = up_port;
+}
+
+void fl_toxic_spec_init(fl_toxic_spec_t *spec, const char *type)
+{
+    memset(spec, 0, sizeof *spec);
+    spec->type = type;
+    spec->toxicity = 1.0;
+    spec->first = -1;
+}
+
+static int param_index(const fl_toxic_type_t *type, const char *name)
+{
+    for (int i = 0; i < FL_TOXIC_MAX_PARAMS && type->params[i].name; i++)
+        if (strcmp(type->params[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int spec_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int spec_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return FL_EINVAL;
+}
+
+static int validate(fl_link_t *l, const fl_toxic_spec_t *spec, const fl_toxic_type_t **typep,
+                    double *p, char *name, size_t namelen, char *err, size_t errlen)
+{
+    const fl_toxic_type_t *type = fl_toxic_type_find(spec->type);
+    if (!type)
+        return spec_error(err, errlen, "unknown toxic '%s'", spec->type);
+    if (!(spec->toxicity >= 0 && spec->toxicity <= 1))
+        return spec_error(err, errlen, "%s: toxicity must be from 0 to 1, got %g", type->name,
+                          spec->toxicity);
+    if (spec->first < -1)
+        return spec_error(err, errlen, "%s: first must be 0 or more, got %ld", type->name,
+                          spec->first);
+    if (spec->dirs & ~FL_DIRS_BOTH)
+        return spec_error(err, errlen, "%s: bad direction", type->name);
+    int given[FL_TOXIC_MAX_PARAMS] = {0};
+    for (int i = 0; i < spec->nparams; i++) {
+        int k = param_index(type, spec->pname[i]);
+        if (k < 0) {
+            char known[160] = "";
+            for (int j = 0; j < FL_TOXIC_MAX_PARAMS && type->params[j].name; j++)
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
+                         j ? ", " : "", type->params[j].name);
+            return spec_error(err, errlen, "%s has no parameter '%s' (its parameters: %s)",
+                              type->name, spec->pname[i], known[0] ? known : "none");
+        }
+        const fl_toxic_param_t *pd = &type->params[k];
+        double v = spec->pvalue[i];
+        if (!(v >= pd->min && v <= pd->max))
+            return spec_error(err, errlen, "%s: %s must be from %g to %g, got %g", type->name,
+                              pd->name, pd->min, pd->max, v);
+        p[k] = v;
+        given[k] = 1;
+    }
+    for (int k = 0; k < FL_TOXIC_MAX_PARAMS && type->params[k].name; k++) {
+        if (given[k])
+            continue;
+        if (type->params[k].required)
+            return spec_error(err, errlen, "%s needs %s (%s)", type->name, type->params[k].name,
+                              type->params[k].doc);
+        p[k] = type->params[k].def;
+    }
+    int dirs = spec->dirs ? spec->dirs : 1 << FL_DIR_DOWN;
+    if (spec->name) {
+        if (!spec->name[0] || strlen(spec->name) >= namelen)
+            return spec_error(err, errlen, "%s: bad toxic name", type->name);
+        if (fl_link_find_toxic(l, spec->name))
+            return spec_error(err, errlen, "a toxic named '%s' is already on %s", spec->name,
+                              l->name);
+        snprintf(name, namelen, "%s", spec->name);
+    } else {
+        snprintf(name, namelen, "%s_%s", type->name, fl_dirs_name(dirs));
+        for (int n = 2; fl_link_find_toxic(l, name); n++)
+            snprintf(name, namelen, "%s_%s_%d", type->name, fl_dirs_name(dirs), n);
+    }
+    *typep = type;
+    return 0;
+}
+
+int fl_link_add_toxic(fl_link_t *l, const fl_toxic_spec_t *spec, fl_toxic_t **out, char *err,
+                      size_t errlen)
+{
+    const fl_toxic_type_t *type = NULL;
+    double p[FL_TOXIC_MAX_PARAMS] = {0};
+    char name[64];
+    int rc = validate(l, spec, &type, p, name, sizeof name, err, errlen);
+    if (rc)
+        return rc;
+    fl_toxic_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return FL_ENOMEM;
+    t->type = type;
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->dirs = spec->dirs ? spec->dirs : 1 << FL_DIR_DOWN;
+    t->toxicity = spec->toxicity;
+    t->first = spec->first;
+    memcpy(t->p, p, sizeof p);
+    t->link = l;
+    t->added_ns = uv_hrtime();
+    fl_toxic_t **at = &l->toxics;
+    while (*at)
+        at = &(*at)->next;
+    *at = t;
+    /* oldest connections first, so `first` counts them in the order they were opened */
+    conn_t *last = l->conns;
+    while (last && last->next)
+        last = last->next;
+    for (conn_t *c = last; c;) {
+        conn_t *prev = c->prev;
+        if (!c->closing)
+            conn_apply(c, t);
+        c = prev;
+    }
+    if (out)
+        *out = t;
+    return 0;
+}
+
+fl_toxic_t *fl_link_find_toxic(fl_link_t *l, const char *name)
+{
+    for (fl_toxic_t *t = l->toxics; t; t = t->next)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+int fl_link_remove_toxic(fl_link_t *l, const char *name)
+{
+    fl_toxic_t **at = &l->toxics;
+    while (*at && strcmp((*at)->name, name) != 0)
+        at = &(*at)->next;
+    fl_toxic_t *t = *at;
+    if (!t)
+        return FL_ENOTFOUND;
+    *at = t->next;
+    for (conn_t *c = l->conns; c;) {
+        conn_t *next = c->next; /* flushing may close c (unlinking it) */
+        for (int d = 0; d < 2 && !c->closing; d++)
+            pipe_remove_toxic(&c->pipe[d], t);
+        c = next;
+    }
+    free(t);
+    return 0;
+}
+
+void fl_link_heal(fl_link_t *l)
+{
+    while (l->toxics)
+        fl_link_remove_toxic(l, l->toxics->name);
+}
+
+void fl_link_drop_connections(fl_link_t *l, int reset)
+{
+    while (l->conns)
+        conn_close(l->conns, reset);
+}
+
+static void listener_closed(uv_handle_t *h)
+{
+    link_unref(h->data);
+}
+
+void fl_link_close(fl_link_t *l, void (*cb)(fl_link_t *l))
+{
+    if (l->closing && l->close_cb)
+        return;
+    l->close_cb = cb;
+    l->closing = 1;
+    fl_link_drop_connections(l, 0); /* destroys every stage... */
+    while (l->toxics) {            /* ...so the toxics can go */
+        fl_toxic_t *t = l->toxics;
+        l->toxics = t->next;
+        free(t);
+    }
+    if (l->open_refs > 0 && !uv_is_closing((uv_handle_t *)&l->listener))
+        uv_close((uv_handle_t *)&l->listener, listener_closed);
+    else if (l->open_refs == 0 && cb)
+        cb(l);
+}

@@ -1,0 +1,109 @@
+/* The running scenario as the Lua bindings see it: shared by engine.c (scenario
+ * lifecycle, process control) and lua_links.c (links, toxics, partitions). Internal to the
+ * harness. */
+#ifndef FL_SCENARIO_H
+#define FL_SCENARIO_H
+
+#include <lua.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "harness/engine.h"
+#include "harness/link.h"
+#include "harness/run.h"
+#include "harness/supervisor.h"
+#include "harness/timeline.h"
+#include "harness/topology.h"
+#include "lib/rng.h"
+
+typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN } wait_kind_t;
+
+typedef struct {
+    fl_link_t link;
+    size_t client, server; /* instance indices */
+} fl_sc_link_t;
+
+typedef struct {
+    char *name;
+    char where[256];
+    int fn_ref;
+    uint64_t timeout_ns; /* 0: the run's --timeout */
+    char *skip;          /* reason, or NULL */
+} scenario_decl_t;
+
+typedef struct fl_scenario {
+    fl_engine_t *e;
+    scenario_decl_t *decl;
+    fl_scenario_result_t *res;
+    fl_timeline_t tl;
+    fl_rng_t rng;
+    lua_State *co;
+    int co_ref, t_ref;
+    fl_instance_t *inst;
+    size_t ninst;
+    fl_sc_link_t *links; /* one per (client instance, server instance) of every `needs` */
+    size_t nlinks, links_left;
+    void (*links_closed)(struct fl_scenario *sc);
+    size_t closing_left; /* instances and links still closing at teardown */
+    fl_rng_t link_rng;   /* toxicity draws, apart from t:random's sequence */
+    long **counters;     /* shared `first` counters of multi-link toxics */
+    size_t ncounters;
+    enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
+    int in_resume;
+    uv_timer_t wake;     /* sleeps and wait timeouts */
+    uv_timer_t deadline; /* the scenario's timeout */
+    int timers_open;
+    struct {
+        wait_kind_t kind;
+        fl_instance_t *inst;
+        char prefix[32];
+        uint64_t timeout_ns;
+    } wait;
+    int nfailed;
+    uint64_t start_ns;
+    void (*done)(void *);
+    void *done_arg;
+} fl_scenario_t;
+
+struct fl_engine {
+    fl_run_t *run;
+    lua_State *L;
+    char *path;
+    fl_topology_t topo;
+    scenario_decl_t *decls;
+    size_t ndecls;
+    fl_scenario_t *cur;   /* the running scenario, or NULL */
+    unsigned gen;         /* bumped per scenario: stale t / instance handles are refused */
+    uint64_t deadline_ns; /* for the instruction hook; 0 = none */
+};
+
+typedef struct {
+    fl_engine_t *e;
+    unsigned gen;
+} t_box_t;
+
+typedef struct {
+    fl_engine_t *e;
+    unsigned gen;
+    size_t idx;
+} inst_box_t;
+
+/* The running scenario of t at idx; usage error if it is not t or its scenario ended. */
+fl_scenario_t *fl_sc_check_t(lua_State *L, int idx);
+/* An instance argument (handle or "name"); usage error naming what otherwise. */
+fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what);
+/* The user's file:line, or the scenario's declaration when no user frame is on the stack. */
+void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n);
+
+/* lua_links.c: opens the scenario's links (before instances start, so the wiring can name
+ * them); 0 or an FL_E / libuv error code. */
+int fl_sc_links_open(fl_scenario_t *sc);
+/* The link addresses from client instance ci to the instances of service, as
+ * "host:port,host:port" into out. */
+void fl_sc_links_addr(fl_scenario_t *sc, size_t ci, const char *service, char *out, size_t n);
+/* Closes every link; cb(sc) once each is closed. */
+void fl_sc_links_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
+/* Adds the link primitives to the table at the top of the stack. */
+void fl_sc_links_register(lua_State *L);
+
+#endif

@@ -1,0 +1,66 @@
+/* bandwidth {kbps}: the stream leaves at most kbps kilobits (1000 bits) per second, in
+ * slices of about 10 ms worth, so the rate is smooth at any chunk size. */
+#include "harness/toxic.h"
+
+typedef struct {
+    uint64_t next_free; /* when the next slice may leave */
+} bandwidth_t;
+
+static void pump(fl_stage_t *s)
+{
+    bandwidth_t *st = FL_STAGE_STATE(s, bandwidth_t);
+    double bytes_per_ns = s->toxic->p[0] * 1000 / 8 / 1e9;
+    size_t slice = (size_t)(bytes_per_ns * 10e6);
+    if (slice < 1)
+        slice = 1;
+    while (s->held.head) {
+        uint64_t now = fl_stage_now_ns(s);
+        if (st->next_free > now) {
+            fl_stage_timer_start(s, st->next_free - now);
+            return;
+        }
+        fl_chunk_t *c = s->held.head;
+        size_t left = c->len - c->off;
+        fl_chunk_t *out;
+        if (left <= slice) {
+            out = fl_chunk_queue_pop(&s->held);
+        } else {
+            out = fl_chunk_split(c, slice);
+            if (!out)
+                return;
+            s->held.bytes -= slice;
+        }
+        size_t n = out->len - out->off;
+        uint64_t base = st->next_free > now - 1000000 ? st->next_free : now;
+        st->next_free = base + (uint64_t)(n / bytes_per_ns);
+        fl_stage_emit(s, out);
+    }
+    if (s->got_eof)
+        fl_stage_emit_eof(s);
+}
+
+static void data(fl_stage_t *s, fl_chunk_t *c)
+{
+    s->toxic->stats.chunks++;
+    s->toxic->stats.bytes += c->len - c->off;
+    int was_empty = s->held.head == NULL;
+    fl_chunk_queue_push(&s->held, c);
+    if (was_empty)
+        pump(s);
+}
+
+static void eof(fl_stage_t *s)
+{
+    if (!s->held.head)
+        fl_stage_emit_eof(s);
+}
+
+const fl_toxic_type_t fl_toxic_bandwidth = {
+    .name = "bandwidth",
+    .doc = "limits the rate to kbps kilobits per second",
+    .params = {{"kbps", 1, 1e9, 0, 1, "kilobits (1000 bits) per second"}},
+    .state_size = sizeof(bandwidth_t),
+    .data = data,
+    .eof = eof,
+    .timer = pump,
+};
