@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/suggest.h"
 
 #define READ_CHUNK (64 * 1024)
 #define HIGH_WATER (256 * 1024)
@@ -743,8 +744,16 @@ static int validate(fl_link_t *l, const fl_toxic_spec_t *spec, const fl_toxic_ty
                     double *p, char *name, size_t namelen, char *err, size_t errlen)
 {
     const fl_toxic_type_t *type = fl_toxic_type_find(spec->type);
-    if (!type)
+    if (!type) {
+        const char *names[32] = {NULL};
+        for (size_t i = 0; fl_toxic_types[i] && i < 31; i++)
+            names[i] = fl_toxic_types[i]->name;
+        const char *sug = fl_suggest(spec->type, names);
+        if (sug)
+            return spec_error(err, errlen, "unknown toxic '%s' (did you mean '%s'?)", spec->type,
+                              sug);
         return spec_error(err, errlen, "unknown toxic '%s'", spec->type);
+    }
     if (!(spec->toxicity >= 0 && spec->toxicity <= 1))
         return spec_error(err, errlen, "%s: toxicity must be from 0 to 1, got %g", type->name,
                           spec->toxicity);

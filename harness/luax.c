@@ -7,6 +7,7 @@
 
 #include "lib/buf.h"
 #include "lib/dur.h"
+#include "lib/suggest.h"
 
 void fl_lua_where(lua_State *L, char *out, size_t outlen)
 {
@@ -94,38 +95,9 @@ const char *fl_lua_error_kind(lua_State *L, int idx, const char **message, const
     return kind;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40)
-        return 99;
-    size_t prev[41], cur[41];
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof cur);
-    }
-    return prev[lb];
-}
-
 const char *fl_lua_suggest(const char *s, const char *const *names)
 {
-    const char *best = NULL;
-    size_t bestd = 3;
-    for (size_t i = 0; names[i]; i++) {
-        size_t d = edit_distance(s, names[i]);
-        if (d < bestd) {
-            bestd = d;
-            best = names[i];
-        }
-    }
-    return best;
+    return fl_suggest(s, names);
 }
 
 const char *fl_lua_suggest_key(lua_State *L, int idx, const char *s)
@@ -137,7 +109,7 @@ const char *fl_lua_suggest_key(lua_State *L, int idx, const char *s)
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) == LUA_TSTRING) {
             const char *k = lua_tostring(L, -2);
-            size_t d = edit_distance(s, k);
+            size_t d = fl_edit_distance(s, k);
             if (d < bestd && k[0] != '_') {
                 bestd = d;
                 best = k; /* stays valid: the table holds the key */

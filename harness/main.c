@@ -6,12 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness/proxy.h"
 #include "harness/run.h"
 #include "harness/shim.h"
 #include "lib/dur.h"
 
 static const char usage_text[] =
     "usage: faultline run [options] PATH...   run the scenarios in PATH (.lua files or folders)\n"
+    "       faultline proxy --listen HOST:PORT --upstream HOST:PORT [--control HOST:PORT]\n"
     "       faultline version\n"
     "\n"
     "run options:\n"
@@ -117,6 +119,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "proxy") == 0)
+        return fl_proxy_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("faultline %s\n", FL_VERSION);
         return 0;
