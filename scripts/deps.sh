@@ -6,6 +6,7 @@ PKGS="
 build-essential cmake pkg-config clang-format
 libuv1-dev liblua5.4-dev check libcurl4-openssl-dev libjansson-dev
 curl wrk libxml2-utils python3-junitparser procps
+nghttp2-client nghttp2-server
 "
 missing=""
 for p in $PKGS; do
