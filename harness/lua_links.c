@@ -88,8 +88,54 @@ static void link_closed(fl_link_t *l)
         sc->links_closed(sc);
 }
 
+/* Faults still on at the end go on the timeline with what they did, grouped by name over
+ * all links, so a report can tell whether each fault fired even if it was never removed. */
+static void record_leftovers(fl_scenario_t *sc)
+{
+    struct {
+        const char *name;
+        size_t links;
+        fl_toxic_stats_t sum;
+    } seen[64];
+    size_t nseen = 0;
+    for (size_t k = 0; k < sc->nlinks; k++) {
+        for (fl_toxic_t *t = sc->links[k].link.toxics; t; t = t->next) {
+            size_t i = 0;
+            while (i < nseen && strcmp(seen[i].name, t->name) != 0)
+                i++;
+            if (i == nseen) {
+                if (nseen == sizeof seen / sizeof seen[0])
+                    continue;
+                memset(&seen[nseen], 0, sizeof seen[0]);
+                seen[nseen++].name = t->name;
+            }
+            seen[i].links++;
+            seen[i].sum.connections += t->stats.connections;
+            seen[i].sum.chunks += t->stats.chunks;
+            seen[i].sum.bytes += t->stats.bytes;
+            seen[i].sum.dropped += t->stats.dropped;
+            seen[i].sum.resets += t->stats.resets;
+            seen[i].sum.closes += t->stats.closes;
+            seen[i].sum.refused += t->stats.refused;
+        }
+    }
+    for (size_t i = 0; i < nseen; i++) {
+        const fl_toxic_stats_t *st = &seen[i].sum;
+        int fired = st->chunks || st->bytes || st->resets || st->closes || st->refused;
+        fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, seen[i].name, NULL,
+                        "still on at the end on %zu link%s: applied to %llu connections, chunks "
+                        "%llu, bytes %llu, dropped %llu, resets %llu, closes %llu, refused %llu%s",
+                        seen[i].links, seen[i].links == 1 ? "" : "s",
+                        (unsigned long long)st->connections, (unsigned long long)st->chunks,
+                        (unsigned long long)st->bytes, (unsigned long long)st->dropped,
+                        (unsigned long long)st->resets, (unsigned long long)st->closes,
+                        (unsigned long long)st->refused, fired ? "" : " (never fired)");
+    }
+}
+
 void fl_sc_links_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc))
 {
+    record_leftovers(sc);
     sc->links_closed = cb;
     sc->links_left = sc->nlinks;
     if (sc->nlinks == 0) {
