@@ -63,10 +63,12 @@ fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what)
     }
     inst_box_t *b = luaL_testudata(L, idx, INSTANCE_MT);
     if (!b)
-        fl_lua_usage(L, "bad %s argument: expected an instance (from t:instance(service, n)), got %s",
+        fl_lua_usage(L,
+                     "bad %s argument: expected an instance (from t:instance(service, n)), got %s",
                      what, fl_lua_typename(L, idx));
     if (!sc || b->gen != e->gen)
-        fl_lua_usage(L, "bad %s argument: this instance belongs to a scenario that has ended", what);
+        fl_lua_usage(L, "bad %s argument: this instance belongs to a scenario that has ended",
+                     what);
     return &sc->inst[b->idx];
 }
 
@@ -404,8 +406,8 @@ static int c_await(lua_State *L)
     const char *what = luaL_checkstring(L, 3);
     wait_kind_t kind = strcmp(what, "ready") == 0 ? WAIT_READY : WAIT_DOWN;
     fl_service_t *svc = fl_topology_find(&sc->e->topo, inst->service);
-    uint64_t timeout = lua_isnoneornil(L, 4) ? svc->ready_timeout_ns
-                                             : (uint64_t)(luaL_checknumber(L, 4) * 1e9);
+    uint64_t timeout =
+        lua_isnoneornil(L, 4) ? svc->ready_timeout_ns : (uint64_t)(luaL_checknumber(L, 4) * 1e9);
     snprintf(sc->wait.prefix, sizeof sc->wait.prefix, "%s", luaL_optstring(L, 5, ""));
     char msg[256] = "";
     int r = wait_check(sc, inst, kind, msg, sizeof msg);
@@ -438,8 +440,7 @@ static const char *opt_message(lua_State *L, int idx, const char *what, const ch
     if (lua_isnoneornil(L, idx))
         return def;
     if (lua_type(L, idx) != LUA_TSTRING)
-        fl_lua_usage(L, "bad %s message: expected a string, got %s", what,
-                     fl_lua_typename(L, idx));
+        fl_lua_usage(L, "bad %s message: expected a string, got %s", what, fl_lua_typename(L, idx));
     return lua_tostring(L, idx);
 }
 
@@ -573,9 +574,9 @@ static int t_random(lua_State *L)
 }
 
 static const luaL_Reg t_methods[] = {
-    {"sleep", t_sleep},   {"expect", t_expect}, {"assert", t_assert},
-    {"note", t_note},     {"instance", t_instance}, {"instances", t_instances},
-    {"log", t_log},       {"now", t_now},       {"random", t_random},
+    {"sleep", t_sleep}, {"expect", t_expect},     {"assert", t_assert},
+    {"note", t_note},   {"instance", t_instance}, {"instances", t_instances},
+    {"log", t_log},     {"now", t_now},           {"random", t_random},
     {NULL, NULL},
 };
 
@@ -633,9 +634,9 @@ static int t_tostring(lua_State *L)
     return 1;
 }
 
-static const char *const inst_fields[] = {"name",  "service", "index", "host", "port", "addr",
-                                          "pid",   "state",   "exit_code", "signal", "starts",
-                                          NULL};
+static const char *const inst_fields[] = {"name",      "service", "index",  "host",
+                                          "port",      "addr",    "pid",    "state",
+                                          "exit_code", "signal",  "starts", NULL};
 
 static int inst_index(lua_State *L)
 {
@@ -658,19 +659,18 @@ static int inst_index(lua_State *L)
     else if (strcmp(key, "state") == 0)
         lua_pushstring(L, fl_inst_state_name(inst->state));
     else if (strcmp(key, "exit_code") == 0)
-        inst->exited && !inst->term_signal ? lua_pushinteger(L, inst->exit_status)
-                                           : lua_pushnil(L);
+        inst->exited && !inst->term_signal ? lua_pushinteger(L, inst->exit_status) : lua_pushnil(L);
     else if (strcmp(key, "signal") == 0)
-        inst->exited && inst->term_signal ? lua_pushinteger(L, inst->term_signal)
-                                          : lua_pushnil(L);
+        inst->exited && inst->term_signal ? lua_pushinteger(L, inst->term_signal) : lua_pushnil(L);
     else if (strcmp(key, "starts") == 0)
         lua_pushinteger(L, inst->starts);
     else {
         const char *sug = fl_lua_suggest(key, inst_fields);
         if (sug)
             return fl_lua_usage(L, "an instance has no field '%s' (did you mean '%s'?)", key, sug);
-        return fl_lua_usage(L, "an instance has no field '%s' (fields: name, service, index, "
-                               "host, port, addr, pid, state, exit_code, signal, starts)",
+        return fl_lua_usage(L,
+                            "an instance has no field '%s' (fields: name, service, index, "
+                            "host, port, addr, pid, state, exit_code, signal, starts)",
                             key);
     }
     return 1;
@@ -1249,8 +1249,8 @@ static void scenario_error(fl_scenario_t *sc)
     if (kind) { /* the instruction hook's timeout */
         char text[512];
         char dur[32];
-        fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns,
-                      dur, sizeof dur);
+        fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
+                      sizeof dur);
         snprintf(text, sizeof text, "timed out after %s: %s", dur, msg);
         fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", text);
         set_error(sc, text, where, NULL);
@@ -1291,8 +1291,7 @@ static void deadline_cb(uv_timer_t *t)
     fl_lua_where(sc->co, where, sizeof where);
     fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
                   sizeof dur);
-    snprintf(msg, sizeof msg, "timed out after %s%s%s", dur, where[0] ? " waiting at " : "",
-             where);
+    snprintf(msg, sizeof msg, "timed out after %s%s%s", dur, where[0] ? " waiting at " : "", where);
     fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", msg);
     set_error(sc, msg, where, NULL);
     sc->nfailed++;
@@ -1328,8 +1327,8 @@ void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*d
         sc->tl.on_event = live_event;
         sc->tl.on_event_arg = &run->console;
     }
-    fl_rng_seed(&sc->rng, fnv1a(sc->decl->name, fnv1a(e->path, 0xcbf29ce484222325ull)) ^
-                              run->opt.seed);
+    fl_rng_seed(&sc->rng,
+                fnv1a(sc->decl->name, fnv1a(e->path, 0xcbf29ce484222325ull)) ^ run->opt.seed);
     fl_rng_seed(&sc->link_rng, fl_rng_next(&sc->rng));
     uv_timer_init(run->loop, &sc->wake);
     uv_timer_init(run->loop, &sc->deadline);
@@ -1368,8 +1367,7 @@ void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*d
     uint64_t timeout = sc->decl->timeout_ns ? sc->decl->timeout_ns : run->opt.timeout_ns;
     e->deadline_ns = sc->start_ns + timeout;
     uv_timer_start(&sc->deadline, deadline_cb, timeout / 1000000 + 1, 0);
-    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", sc->decl->where, "setup: %zu instances",
-                    sc->ninst);
+    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", sc->decl->where, "setup: %zu instances", sc->ninst);
 
     lua_getfield(sc->co, LUA_REGISTRYINDEX, MAIN_KEY);
     lua_rawgeti(sc->co, LUA_REGISTRYINDEX, sc->t_ref);

@@ -198,7 +198,8 @@ static void select_set(lua_State *L, fl_scenario_t *sc, int idx, char *sel, cons
         sel[inst - sc->inst] = 1;
         return;
     }
-    fl_lua_usage(L, "%s: expected an instance, a service or instance name, or a list of them, got %s",
+    fl_lua_usage(L,
+                 "%s: expected an instance, a service or instance name, or a list of them, got %s",
                  what, fl_lua_typename(L, idx));
 }
 
@@ -227,8 +228,9 @@ static int c_links(lua_State *L)
             lua_rawseti(L, -2, ++n);
         }
     if (n == 0 && !allow_empty)
-        fl_lua_usage(L, "%s: no link from %s to %s (links exist only where a service `needs` "
-                        "the other)",
+        fl_lua_usage(L,
+                     "%s: no link from %s to %s (links exist only where a service `needs` "
+                     "the other)",
                      what, luaL_tolstring(L, 2, NULL), luaL_tolstring(L, 3, NULL));
     return 1;
 }
@@ -290,7 +292,8 @@ static void read_spec(lua_State *L, int idx, const fl_toxic_type_t *type, fl_tox
         const char *d = lua_tostring(L, -1);
         spec->dirs = lua_type(L, -1) == LUA_TSTRING ? fl_dirs_parse(d) : 0;
         if (!spec->dirs)
-            fl_lua_usage(L, "%s: direction must be \"upstream\", \"downstream\" or \"both\", got %s",
+            fl_lua_usage(L,
+                         "%s: direction must be \"upstream\", \"downstream\" or \"both\", got %s",
                          type->name, luaL_tolstring(L, -1, NULL));
     }
     lua_pop(L, 1);
@@ -342,8 +345,7 @@ static int c_toxic(lua_State *L)
         return luaL_error(L, "internal error: unknown toxic %s", kind);
     if (!lua_isnoneornil(L, 4) && !lua_istable(L, 4))
         fl_lua_usage(L, "%s expects a table of options like { %s = ... }, got %s", kind,
-                     type->params[0].name ? type->params[0].name : "first",
-                     fl_lua_typename(L, 4));
+                     type->params[0].name ? type->params[0].name : "first", fl_lua_typename(L, 4));
     if (lua_isnoneornil(L, 4)) {
         lua_settop(L, 3);
         lua_newtable(L);
@@ -558,11 +560,20 @@ static int c_no_key(lua_State *L)
 void fl_sc_links_register(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        {"links", c_links},           {"others", c_others},   {"toxic", c_toxic},
-        {"toxic_stats", c_toxic_stats}, {"untoxic", c_untoxic}, {"link_stats", c_link_stats},
-        {"heal", c_heal},             {"drop", c_drop},       {"all_links", c_all_links},
-        {"link_name", c_link_name},   {"toxic_kinds", c_toxic_kinds}, {"fault", c_fault},
-        {"no_key", c_no_key},         {NULL, NULL},
+        {"links", c_links},
+        {"others", c_others},
+        {"toxic", c_toxic},
+        {"toxic_stats", c_toxic_stats},
+        {"untoxic", c_untoxic},
+        {"link_stats", c_link_stats},
+        {"heal", c_heal},
+        {"drop", c_drop},
+        {"all_links", c_all_links},
+        {"link_name", c_link_name},
+        {"toxic_kinds", c_toxic_kinds},
+        {"fault", c_fault},
+        {"no_key", c_no_key},
+        {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
 }

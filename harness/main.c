@@ -38,7 +38,16 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int cmd_run(int argc, char **argv)
 {
-    enum { O_JUNIT = 256, O_FILTER, O_SEED, O_TIMEOUT, O_FAILFAST, O_KEEPGOING, O_QUIET, O_VERBOSE };
+    enum {
+        O_JUNIT = 256,
+        O_FILTER,
+        O_SEED,
+        O_TIMEOUT,
+        O_FAILFAST,
+        O_KEEPGOING,
+        O_QUIET,
+        O_VERBOSE
+    };
     static const struct option longopts[] = {
         {"junit", required_argument, NULL, O_JUNIT},
         {"filter", required_argument, NULL, O_FILTER},
@@ -67,16 +76,14 @@ static int cmd_run(int argc, char **argv)
             errno = 0;
             unsigned long long v = strtoull(optarg, &end, 10);
             if (errno || end == optarg || *end || optarg[0] == '-')
-                return usage_error("--seed expects a non-negative whole number, got '%s'",
-                                   optarg);
+                return usage_error("--seed expects a non-negative whole number, got '%s'", optarg);
             opt.seed = v;
             opt.seed_given = 1;
             break;
         }
         case O_TIMEOUT:
             if (fl_dur_parse(optarg, &opt.timeout_ns) != 0 || opt.timeout_ns == 0)
-                return usage_error("--timeout expects a duration like 30s or 2m, got '%s'",
-                                   optarg);
+                return usage_error("--timeout expects a duration like 30s or 2m, got '%s'", optarg);
             break;
         case O_FAILFAST:
             opt.fail_fast = 1;

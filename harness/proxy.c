@@ -60,12 +60,11 @@ static json_t *toxic_json(const fl_toxic_t *t)
     const fl_toxic_stats_t *st = &t->stats;
     json_t *stats = json_pack("{sI sI sI sI sI sI sI}", "connections", (json_int_t)st->connections,
                               "chunks", (json_int_t)st->chunks, "bytes", (json_int_t)st->bytes,
-                              "dropped", (json_int_t)st->dropped, "resets",
-                              (json_int_t)st->resets, "closes", (json_int_t)st->closes,
-                              "refused", (json_int_t)st->refused);
+                              "dropped", (json_int_t)st->dropped, "resets", (json_int_t)st->resets,
+                              "closes", (json_int_t)st->closes, "refused", (json_int_t)st->refused);
     return json_pack("{ss ss ss sf sI so so}", "name", t->name, "type", t->type->name, "stream",
-                     fl_dirs_name(t->dirs), "toxicity", t->toxicity, "first",
-                     (json_int_t)t->first, "attributes", attrs, "stats", stats);
+                     fl_dirs_name(t->dirs), "toxicity", t->toxicity, "first", (json_int_t)t->first,
+                     "attributes", attrs, "stats", stats);
 }
 
 static json_t *proxy_json(const proxy_t *p)
@@ -83,8 +82,8 @@ static json_t *proxy_json(const proxy_t *p)
         (json_int_t)st->active, "upstream_failed", (json_int_t)st->upstream_failed, "refused",
         (json_int_t)st->refused, "resets", (json_int_t)st->resets, "bytes_up",
         (json_int_t)st->bytes[FL_DIR_UP], "bytes_down", (json_int_t)st->bytes[FL_DIR_DOWN]);
-    return json_pack("{ss ss ss sb so so}", "name", p->name, "listen", listen, "upstream",
-                     upstream, "enabled", 1, "toxics", toxics, "stats", stats);
+    return json_pack("{ss ss ss sb so so}", "name", p->name, "listen", listen, "upstream", upstream,
+                     "enabled", 1, "toxics", toxics, "stats", stats);
 }
 
 static void reply_json(fl_httpd_exchange_t *ex, int status, json_t *body)
@@ -189,10 +188,10 @@ static const struct {
     const char *type, *alias, *ours;
     double factor;
 } aliases[] = {
-    {"latency", "latency", "ms", 1},       {"bandwidth", "rate", "kbps", 8},
-    {"slicer", "average_size", "avg", 1},  {"slicer", "size_variation", "variation", 1},
-    {"slicer", "delay", "delay_us", 1},    {"timeout", "timeout", "ms", 1},
-    {"reset_peer", "timeout", "ms", 1},    {"slow_close", "delay", "ms", 1},
+    {"latency", "latency", "ms", 1},      {"bandwidth", "rate", "kbps", 8},
+    {"slicer", "average_size", "avg", 1}, {"slicer", "size_variation", "variation", 1},
+    {"slicer", "delay", "delay_us", 1},   {"timeout", "timeout", "ms", 1},
+    {"reset_peer", "timeout", "ms", 1},   {"slow_close", "delay", "ms", 1},
 };
 
 static const char *param_name(const char *type, const char *key, double *factor)
@@ -212,8 +211,9 @@ static fl_toxic_t *add_toxic(proxy_t *p, json_t *body, fl_httpd_exchange_t *ex)
     char err[256];
     const char *type = json_string_value(json_object_get(body, "type"));
     if (!type) {
-        reply_error(ex, 400, "a toxic needs \"type\" (one of latency, bandwidth, slicer, "
-                             "limit_data, timeout, reset_peer, slow_close, refuse)");
+        reply_error(ex, 400,
+                    "a toxic needs \"type\" (one of latency, bandwidth, slicer, "
+                    "limit_data, timeout, reset_peer, slow_close, refuse)");
         return NULL;
     }
     fl_toxic_spec_t spec;
@@ -415,12 +415,12 @@ static void handle_types(fl_httpd_exchange_t *ex)
         json_t *params = json_array();
         for (int k = 0; k < FL_TOXIC_MAX_PARAMS && t->params[k].name; k++)
             json_array_append_new(params,
-                                  json_pack("{ss sf sf sf sb ss}", "name", t->params[k].name,
-                                            "min", t->params[k].min, "max", t->params[k].max,
-                                            "default", t->params[k].def, "required",
-                                            t->params[k].required, "doc", t->params[k].doc));
-        json_array_append_new(arr, json_pack("{ss ss so}", "type", t->name, "doc", t->doc,
-                                             "attributes", params));
+                                  json_pack("{ss sf sf sf sb ss}", "name", t->params[k].name, "min",
+                                            t->params[k].min, "max", t->params[k].max, "default",
+                                            t->params[k].def, "required", t->params[k].required,
+                                            "doc", t->params[k].doc));
+        json_array_append_new(
+            arr, json_pack("{ss ss so}", "type", t->name, "doc", t->doc, "attributes", params));
     }
     reply_json(ex, 200, arr);
 }
@@ -490,7 +490,7 @@ static const char proxy_usage[] =
 int fl_proxy_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'}, {"upstream", required_argument, NULL, 'u'},
+        {"listen", required_argument, NULL, 'l'},  {"upstream", required_argument, NULL, 'u'},
         {"control", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
         {"seed", required_argument, NULL, 's'},    {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
@@ -529,8 +529,7 @@ int fl_proxy_main(int argc, char **argv)
         }
     }
     if ((listen == NULL) != (upstream == NULL) || optind < argc) {
-        fprintf(stderr, "faultline: proxy: --listen and --upstream go together\n%s",
-                proxy_usage);
+        fprintf(stderr, "faultline: proxy: --listen and --upstream go together\n%s", proxy_usage);
         return 2;
     }
     char chost[64];

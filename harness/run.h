@@ -15,7 +15,7 @@
 #include "reports/report.h"
 
 typedef struct {
-    const char *filter;  /* Lua pattern over "file: name", or NULL */
+    const char *filter; /* Lua pattern over "file: name", or NULL */
     uint64_t seed;
     int seed_given;
     uint64_t timeout_ns; /* per scenario */

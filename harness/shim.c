@@ -61,7 +61,18 @@ int fl_shim_main(int argc, char **argv)
         fprintf(stderr, "usage: faultline %s HARNESS_PID CMD [ARG...]\n", FL_SHIM_ARG);
         return 2;
     }
-    pid_t harness = (pid_t)strtol(argv[2], NULL, 10);
+    char *end;
+    errno = 0;
+    long hp = strtol(argv[2], &end, 10);
+    if (errno || end == argv[2] || *end || hp <= 0 || hp != (pid_t)hp) {
+        fprintf(stderr, "faultline %s: bad HARNESS_PID '%s'\n", FL_SHIM_ARG, argv[2]);
+        return 2;
+    }
+    pid_t harness = (pid_t)hp;
+    /* Everything below signals "our group" (kill(0, ...)): make sure it is ours alone, even
+     * when started by hand rather than by the supervisor (which starts us detached). */
+    if (getpgrp() != getpid())
+        setsid();
 
     set_handler(DEATH_SIGNAL, kill_group_and_die);
     prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL);

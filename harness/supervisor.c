@@ -51,7 +51,6 @@ int fl_instance_running(const fl_instance_t *inst)
 
 static void try_finish_close(fl_instance_t *inst);
 
-
 static void timer_closed(uv_handle_t *h)
 {
     fl_instance_t *inst = h->data;
@@ -65,8 +64,7 @@ static void timer_closed(uv_handle_t *h)
 
 static void try_finish_close(fl_instance_t *inst)
 {
-    if (!inst->closing || inst->nprocs || inst->probe ||
-        uv_is_closing((uv_handle_t *)&inst->timer))
+    if (!inst->closing || inst->nprocs || inst->probe || uv_is_closing((uv_handle_t *)&inst->timer))
         return;
     uv_close((uv_handle_t *)&inst->timer, timer_closed);
 }
@@ -145,9 +143,8 @@ void fl_instance_describe_exit(const fl_instance_t *inst, char *out, size_t outl
     if (!inst->exited)
         snprintf(out, outlen, "has not exited");
     else if (inst->term_signal)
-        snprintf(out, outlen, "killed by SIG%s", sigabbrev_np(inst->term_signal)
-                                                     ? sigabbrev_np(inst->term_signal)
-                                                     : "?");
+        snprintf(out, outlen, "killed by SIG%s",
+                 sigabbrev_np(inst->term_signal) ? sigabbrev_np(inst->term_signal) : "?");
     else
         snprintf(out, outlen, "exited with code %lld", (long long)inst->exit_status);
 }

@@ -42,8 +42,8 @@ struct fl_instance {
     fl_timeline_t *tl;
 
     fl_inst_state_t state;
-    int pid;          /* of the shim, which leads the instance's process group; 0 when down */
-    int exited;       /* the last run ended (exit_status / term_signal valid) */
+    int pid;    /* of the shim, which leads the instance's process group; 0 when down */
+    int exited; /* the last run ended (exit_status / term_signal valid) */
     int64_t exit_status;
     int term_signal;
     int expected_exit; /* the harness asked for the last exit (crash, stop, teardown) */
@@ -52,8 +52,8 @@ struct fl_instance {
     uint64_t started_ns;
     fl_ring_t log;
 
-    fl_proc_t *proc; /* the running process, or NULL */
-    int nprocs;      /* processes whose handles are not all closed yet */
+    fl_proc_t *proc;  /* the running process, or NULL */
+    int nprocs;       /* processes whose handles are not all closed yet */
     uv_timer_t timer; /* readiness probing, then the stop grace period */
     uv_tcp_t *probe;  /* a connect attempt in flight, or NULL */
     int closing;

@@ -15,12 +15,12 @@ typedef enum {
 } fl_event_kind_t;
 
 typedef struct {
-    uint64_t t_ns;   /* since the scenario started */
+    uint64_t t_ns; /* since the scenario started */
     fl_event_kind_t kind;
-    int ok;          /* FL_EV_ASSERT: 1 passed, 0 failed; otherwise 1 */
-    char *subject;   /* instance name, link name, or "" */
-    char *text;      /* what happened, one line */
-    char *where;     /* "file:line" of the Lua call that caused it, or "" */
+    int ok;        /* FL_EV_ASSERT: 1 passed, 0 failed; otherwise 1 */
+    char *subject; /* instance name, link name, or "" */
+    char *text;    /* what happened, one line */
+    char *where;   /* "file:line" of the Lua call that caused it, or "" */
 } fl_event_t;
 
 typedef enum {
@@ -39,13 +39,13 @@ typedef struct {
 } fl_log_t;
 
 typedef struct {
-    char *file;        /* scenario file as given on the command line */
-    char *name;        /* scenario name */
+    char *file; /* scenario file as given on the command line */
+    char *name; /* scenario name */
     fl_verdict_t verdict;
-    double seconds;    /* wall time, setup and teardown included */
-    char *message;     /* failure: the assertion or error message; else NULL */
-    char *where;       /* failure: "file:line", or NULL */
-    char *traceback;   /* Lua errors: the traceback, or NULL */
+    double seconds;  /* wall time, setup and teardown included */
+    char *message;   /* failure: the assertion or error message; else NULL */
+    char *where;     /* failure: "file:line", or NULL */
+    char *traceback; /* Lua errors: the traceback, or NULL */
     uint64_t start_unix_ms;
     fl_event_t *events;
     size_t nevents, capevents;
@@ -66,7 +66,7 @@ typedef struct {
 /* A running scenario's timeline: events are appended to res with times relative to start. */
 typedef struct {
     fl_scenario_result_t *res;
-    uint64_t start_ns; /* uv_hrtime() at scenario start */
+    uint64_t start_ns;                                 /* uv_hrtime() at scenario start */
     void (*on_event)(void *arg, const fl_event_t *ev); /* live echo (--verbose), or NULL */
     void *on_event_arg;
 } fl_timeline_t;
@@ -75,8 +75,7 @@ typedef struct {
 int fl_timeline_add(fl_timeline_t *tl, fl_event_kind_t kind, int ok, const char *subject,
                     const char *where, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Adds a new, zeroed scenario result to the run; returns it, or NULL on FL_ENOMEM. */
-fl_scenario_result_t *fl_run_result_add(fl_run_result_t *run, const char *file,
-                                        const char *name);
+fl_scenario_result_t *fl_run_result_add(fl_run_result_t *run, const char *file, const char *name);
 /* Frees a run result and everything in it. */
 void fl_run_result_free(fl_run_result_t *run);
 const char *fl_verdict_name(fl_verdict_t v);

@@ -17,8 +17,8 @@
 #define DEFAULT_GRACE_NS 3000000000ull
 
 static const char *const topology_keys[] = {"services", "grace", NULL};
-static const char *const service_keys[] = {"cmd",   "replicas", "env",   "needs",
-                                           "ready", "ready_timeout", "grace", "start", NULL};
+static const char *const service_keys[] = {"cmd",           "replicas", "env",   "needs", "ready",
+                                           "ready_timeout", "grace",    "start", NULL};
 
 /* Strings pushed into C memory while the parse may still raise: the topology owns them
  * from the start, so an error leaves nothing unreachable (fl_topology_free cleans up). */
@@ -127,7 +127,8 @@ static void parse_env(lua_State *L, fl_service_t *s)
         if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
             fl_lua_usage(L, "service '%s': env.%s must be a string or number, got %s", s->name,
                          lua_tostring(L, -2), fl_lua_typename(L, -1));
-        const char *v = t == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "1" : "0") : lua_tostring(L, -1);
+        const char *v =
+            t == LUA_TBOOLEAN ? (lua_toboolean(L, -1) ? "1" : "0") : lua_tostring(L, -1);
         lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), v);
         s->env[i++] = own(L, lua_tostring(L, -1));
         lua_pop(L, 2);
@@ -151,8 +152,8 @@ static void parse_needs(lua_State *L, fl_service_t *s)
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, (lua_Integer)i);
         if (lua_type(L, -1) != LUA_TSTRING)
-            fl_lua_usage(L, "service '%s': needs[%zu] must be a service name, got %s", s->name,
-                         i, fl_lua_typename(L, -1));
+            fl_lua_usage(L, "service '%s': needs[%zu] must be a service name, got %s", s->name, i,
+                         fl_lua_typename(L, -1));
         s->needs[i - 1] = own(L, lua_tostring(L, -1));
         lua_pop(L, 1);
     }
@@ -219,11 +220,15 @@ fl_service_t *fl_topology_find(fl_topology_t *topo, const char *name)
     return NULL;
 }
 
-/* Depth of s in the needs graph; usage error on an unknown name or a cycle. */
-static int depth_of(lua_State *L, fl_topology_t *topo, fl_service_t *s, int guard)
+/* Depth of s in the needs graph; usage error on an unknown name or a cycle. Each depth is
+ * computed once (depth -1: not yet, -2: on the current path), so dense needs stay linear. */
+static int depth_of(lua_State *L, fl_topology_t *topo, fl_service_t *s)
 {
-    if (guard > topo->nservices)
+    if (s->depth >= 0)
+        return s->depth;
+    if (s->depth == -2)
         fl_lua_usage(L, "services' needs form a cycle (through '%s')", s->name);
+    s->depth = -2;
     int d = 0;
     for (char **n = s->needs; *n; n++) {
         fl_service_t *dep = fl_topology_find(topo, *n);
@@ -241,10 +246,11 @@ static int depth_of(lua_State *L, fl_topology_t *topo, fl_service_t *s, int guar
         }
         if (dep == s)
             fl_lua_usage(L, "service '%s' needs itself", s->name);
-        int dd = depth_of(L, topo, dep, guard + 1) + 1;
+        int dd = depth_of(L, topo, dep) + 1;
         if (dd > d)
             d = dd;
     }
+    s->depth = d;
     return d;
 }
 
@@ -305,10 +311,11 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
         lua_pop(L, 1);
     }
     for (int i = 0; i < topo->nservices; i++)
-        topo->services[i].depth = depth_of(L, topo, &topo->services[i], 0);
+        topo->services[i].depth = -1;
+    for (int i = 0; i < topo->nservices; i++)
+        depth_of(L, topo, &topo->services[i]);
     lua_pop(L, 1);
 }
-
 
 void fl_topology_free(fl_topology_t *topo)
 {

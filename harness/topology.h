@@ -14,12 +14,12 @@
 
 typedef struct {
     char *name;
-    char **cmd;  /* NULL-terminated; cmd[0] resolved to an executable path */
-    char **env;  /* NULL-terminated "K=V" from the service's env table */
+    char **cmd;   /* NULL-terminated; cmd[0] resolved to an executable path */
+    char **env;   /* NULL-terminated "K=V" from the service's env table */
     char **needs; /* NULL-terminated service names */
     int replicas;
-    int index;   /* S in 127.X.S.I: 1-based position in name order */
-    int depth;   /* start wave: 0 for services that need nothing */
+    int index; /* S in 127.X.S.I: 1-based position in name order */
+    int depth; /* start wave: 0 for services that need nothing */
     int autostart;
     fl_ready_t ready;
     uint64_t ready_timeout_ns;

@@ -97,7 +97,7 @@ typedef struct {
 struct fl_stage {
     fl_toxic_t *toxic;
     struct fl_pipe *pipe;
-    fl_stage_t *next; /* downstream; NULL: the destination socket */
+    fl_stage_t *next;      /* downstream; NULL: the destination socket */
     fl_chunk_queue_t held; /* what the toxic holds back; freed with the stage */
     uv_timer_t timer;
     int timer_inited;

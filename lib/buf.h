@@ -11,7 +11,10 @@ typedef struct {
     size_t cap;
 } fl_buf_t;
 
-#define FL_BUF_INIT {NULL, 0, 0}
+#define FL_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Each returns 0 or FL_ENOMEM. */
 int fl_buf_reserve(fl_buf_t *b, size_t extra);

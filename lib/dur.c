@@ -14,7 +14,8 @@ static int unit_ns(const char **p, double *mult)
         const char *name;
         double ns;
     } units[] = {
-        {"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
+        {"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+        {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
     };
     /* longest match first: "ms" before "m" */
     size_t best = 0;

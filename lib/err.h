@@ -13,7 +13,7 @@
     X(TOOBIG, "input too large")                                                                   \
     X(NOTFOUND, "not found")                                                                       \
     X(EXISTS, "already exists")                                                                    \
-    X(STATE, "not allowed in the current state")                                               \
+    X(STATE, "not allowed in the current state")                                                   \
     X(IO, "input/output error")                                                                    \
     X(ADDRINUSE, "no free address or port")                                                        \
     X(SPAWN, "cannot start process")                                                               \

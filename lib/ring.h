@@ -9,9 +9,9 @@
 typedef struct {
     char *data;
     size_t cap;
-    size_t start;    /* index of the oldest byte */
-    size_t len;      /* bytes held, at most cap */
-    uint64_t total;  /* bytes ever written */
+    size_t start;   /* index of the oldest byte */
+    size_t len;     /* bytes held, at most cap */
+    uint64_t total; /* bytes ever written */
 } fl_ring_t;
 
 /* Returns 0 or FL_ENOMEM. */

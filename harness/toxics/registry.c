@@ -9,9 +9,9 @@ extern const fl_toxic_type_t fl_toxic_latency, fl_toxic_bandwidth, fl_toxic_slic
     fl_toxic_refuse;
 
 const fl_toxic_type_t *const fl_toxic_types[] = {
-    &fl_toxic_latency,    &fl_toxic_bandwidth,  &fl_toxic_slicer,     &fl_toxic_limit_data,
-    &fl_toxic_timeout,    &fl_toxic_reset_peer, &fl_toxic_slow_close, &fl_toxic_refuse,
-    NULL,
+    &fl_toxic_latency,    &fl_toxic_bandwidth, &fl_toxic_slicer,
+    &fl_toxic_limit_data, &fl_toxic_timeout,   &fl_toxic_reset_peer,
+    &fl_toxic_slow_close, &fl_toxic_refuse,    NULL,
 };
 
 const fl_toxic_type_t *fl_toxic_type_find(const char *name)
