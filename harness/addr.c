@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ int fl_addr_claim(fl_addr_t *a, int first)
 {
     if (first < FL_ADDR_X_FIRST || first > FL_ADDR_X_LAST)
         first = FL_ADDR_X_FIRST;
+    a->given = NULL;
+    a->ngiven = a->capgiven = 0;
     for (int x = first; x <= FL_ADDR_X_LAST; x++) {
         int fd = bind_probe(0x7f000001u | ((uint32_t)x << 16), FL_ADDR_LOCK_PORT, 1);
         if (fd >= 0) {
@@ -48,6 +51,9 @@ void fl_addr_release(fl_addr_t *a)
     if (a->lock_fd >= 0)
         close(a->lock_fd);
     a->lock_fd = -1;
+    free(a->given);
+    a->given = NULL;
+    a->ngiven = a->capgiven = 0;
 }
 
 void fl_addr_instance(const fl_addr_t *a, int s, int i, char *out, size_t outlen)
@@ -60,20 +66,67 @@ void fl_addr_harness(const fl_addr_t *a, int n, char *out, size_t outlen)
     snprintf(out, outlen, "127.%d.0.%d", a->x, n);
 }
 
+static int was_given(const fl_addr_t *a, int port)
+{
+    for (size_t i = 0; i < a->ngiven; i++)
+        if (a->given[i] == port)
+            return 1;
+    return 0;
+}
+
+static int give(fl_addr_t *a, int port, int *out)
+{
+    if (a->ngiven == a->capgiven) {
+        size_t cap = a->capgiven ? a->capgiven * 2 : 64;
+        int *g = realloc(a->given, cap * sizeof *g);
+        if (!g)
+            return FL_ENOMEM;
+        a->given = g;
+        a->capgiven = cap;
+    }
+    a->given[a->ngiven++] = port;
+    *out = port;
+    return 0;
+}
+
+/* A port the kernel considers free on every address (from its ephemeral range). */
+static int kernel_port(void)
+{
+    int fd = bind_probe(INADDR_ANY, 0, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int port = getsockname(fd, (struct sockaddr *)&sa, &len) == 0 ? ntohs(sa.sin_port) : -1;
+    close(fd);
+    return port;
+}
+
 int fl_addr_next_port(fl_addr_t *a, int *port)
 {
     int base = FL_ADDR_PORT_BASE + (a->x - FL_ADDR_X_FIRST) * FL_ADDR_PORTS_PER_RUN;
     for (int tries = 0; tries < FL_ADDR_PORTS_PER_RUN; tries++) {
         int p = base + a->next_port;
         a->next_port = (a->next_port + 1) % FL_ADDR_PORTS_PER_RUN;
+        if (was_given(a, p))
+            continue;
         /* Binding the wildcard without SO_REUSEADDR fails if anything holds p on any
          * address, including connections in TIME_WAIT: only a truly free port passes. */
         int fd = bind_probe(INADDR_ANY, p, 0);
         if (fd >= 0) {
             close(fd);
-            *port = p;
-            return 0;
+            return give(a, p, port);
         }
     }
+    for (int tries = 0; tries < 64; tries++) { /* the slice is used up: ask the kernel */
+        int p = kernel_port();
+        if (p > 0 && !was_given(a, p))
+            return give(a, p, port);
+    }
     return FL_EADDRINUSE;
+}
+
+void fl_addr_forget_ports(fl_addr_t *a)
+{
+    a->ngiven = 0;
 }

@@ -19,6 +19,8 @@ typedef struct {
     int x;       /* the claimed second octet */
     int lock_fd; /* the lock listener; -1 when released */
     int next_port;
+    int *given; /* ports handed out since the last fl_addr_forget_ports */
+    size_t ngiven, capgiven;
 } fl_addr_t;
 
 /* Claims the first free 127.X.0.0/16 (X from first to FL_ADDR_X_LAST). Returns 0 or
@@ -29,8 +31,11 @@ void fl_addr_release(fl_addr_t *a);
 void fl_addr_instance(const fl_addr_t *a, int s, int i, char *out, size_t outlen);
 /* "127.X.0.N" for the harness's own listeners (n from 1 to 254). */
 void fl_addr_harness(const fl_addr_t *a, int n, char *out, size_t outlen);
-/* The next port of this run's slice that nothing on the machine uses, on any address.
- * Returns 0 or FL_EADDRINUSE when the whole slice is busy. */
+/* The next port that nothing on the machine uses, on any address, and that was not handed
+ * out since the last fl_addr_forget_ports: from this run's slice first; once the slice is
+ * used up, one the kernel picks. Returns 0, FL_EADDRINUSE or FL_ENOMEM. */
 int fl_addr_next_port(fl_addr_t *a, int *port);
+/* Ports handed out so far may be handed out again (a new scenario, a new topology). */
+void fl_addr_forget_ports(fl_addr_t *a);
 
 #endif

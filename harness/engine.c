@@ -114,6 +114,7 @@ static void assertion(lua_State *L, fl_scenario_t *sc, int ok, const char *msg, 
 /* ---------------------------------------------------------------- waiting ---- */
 
 static void resume(fl_scenario_t *sc, int nargs);
+static void time_out(fl_scenario_t *sc, const char *how);
 
 /* Yields the scenario coroutine; it is resumed with (ok, message) or nothing (sleep). */
 static int wait_yield(lua_State *L, fl_scenario_t *sc, lua_KFunction k)
@@ -742,16 +743,24 @@ static int g_scenario(lua_State *L)
     return 0;
 }
 
+/* Past the deadline, Lua code is stopped by yielding from this hook: unlike an error, a
+ * yield cannot be caught by pcall, and resume() treats a yield with hook_fired set as the
+ * timeout. Where yielding is impossible (inside a C call), an error is the fallback. */
 static void hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     fl_engine_t *e = engine_of(L);
-    if (e->deadline_ns && uv_hrtime() > e->deadline_ns) {
-        char where[256];
-        fl_lua_where(L, where, sizeof where);
-        fl_lua_raise(L, FL_LUA_TIMEOUT_MT, where,
-                     "timed out while running Lua code (a loop that never waits?)");
+    if (!e->deadline_ns || uv_hrtime() <= e->deadline_ns)
+        return;
+    e->hook_fired = 1;
+    /* where it was, now: once suspended, Lua reports the line of the instruction before */
+    fl_lua_where(L, e->hook_where, sizeof e->hook_where);
+    if (lua_isyieldable(L)) {
+        lua_yield(L, 0);
+        return;
     }
+    fl_lua_raise(L, FL_LUA_TIMEOUT_MT, e->hook_where,
+                 "timed out while running Lua code (a loop that never waits?)");
 }
 
 static int traceback(lua_State *L)
@@ -874,16 +883,37 @@ int fl_engine_load(fl_run_t *run, const char *path, fl_engine_t **out, char *err
     set_package_path(L, path);
     lua_pushcfunction(L, traceback);
     if (luaL_loadfilex(L, path, "t") != LUA_OK) {
-        /* "cannot open x.lua" or "x.lua:3: syntax error" */
-        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        /* "cannot open x.lua" or "x.lua:3: syntax error", where Lua may have shortened a
+         * long path to "...end/of/path.lua:3:": put the whole path back */
+        const char *msg = lua_tostring(L, -1);
+        const char *line = strncmp(msg, "...", 3) == 0 ? strstr(msg, ".lua:") : NULL;
+        if (line)
+            snprintf(err, errlen, "%s%s", path, line + 4);
+        else
+            snprintf(err, errlen, "%s", msg);
         rc = FL_ESYNTAX;
         goto fail;
     }
+    /* The top level runs in a coroutine too, so the hook can stop an endless loop there. */
+    lua_State *co = lua_newthread(L);
+    lua_insert(L, -2);
+    lua_xmove(L, co, 1);
     e->deadline_ns = uv_hrtime() + run->opt.timeout_ns;
-    int st = lua_pcall(L, 0, 0, -2);
+    e->hook_fired = 0;
+    int nres = 0;
+    int st = lua_resume(co, L, 0, &nres);
     e->deadline_ns = 0;
+    if (st == LUA_YIELD) {
+        snprintf(err, errlen, "%s", e->hook_fired ? e->hook_where : "");
+        size_t n = strlen(err);
+        snprintf(err + n, errlen - n, "%s%s", n ? ": " : "",
+                 e->hook_fired ? "loading the file timed out (a loop that never ends?)"
+                               : "a scenario file cannot yield at its top level");
+        rc = FL_ESYNTAX;
+        goto fail;
+    }
     if (st != LUA_OK) {
-        error_text(L, -1, err, errlen);
+        error_text(co, -1, err, errlen);
         rc = FL_ESYNTAX;
         goto fail;
     }
@@ -1021,6 +1051,7 @@ static int build_instances(fl_scenario_t *sc)
     if (!sc->inst)
         return FL_ENOMEM;
     /* addresses and ports first: wiring needs every instance's address */
+    fl_addr_forget_ports(&run->addr);
     for (int s = 0; s < e->topo.nservices; s++) {
         fl_service_t *svc = &e->topo.services[s];
         for (int r = 1; r <= svc->replicas; r++) {
@@ -1276,6 +1307,8 @@ static void resume(fl_scenario_t *sc, int nargs)
     sc->in_resume = 0;
     if (st == LUA_YIELD) {
         lua_pop(sc->co, nres);
+        if (sc->e->hook_fired) /* the instruction hook stopped a loop that never waits */
+            time_out(sc, "while running Lua code (a loop that never waits?)");
         return;
     }
     if (st == LUA_OK)
@@ -1284,19 +1317,28 @@ static void resume(fl_scenario_t *sc, int nargs)
         scenario_error(sc);
 }
 
-static void deadline_cb(uv_timer_t *t)
+/* Ends the scenario as timed out, wherever its coroutine stands. */
+static void time_out(fl_scenario_t *sc, const char *how)
 {
-    fl_scenario_t *sc = t->data;
-    char where[256], dur[32], msg[320];
-    fl_lua_where(sc->co, where, sizeof where);
+    char where[256], dur[32], msg[400];
+    if (sc->e->hook_fired)
+        snprintf(where, sizeof where, "%s", sc->e->hook_where);
+    else
+        fl_lua_where(sc->co, where, sizeof where);
     fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
                   sizeof dur);
-    snprintf(msg, sizeof msg, "timed out after %s%s%s", dur, where[0] ? " waiting at " : "", where);
+    snprintf(msg, sizeof msg, "timed out after %s %s%s%s", dur, how, where[0] ? " at " : "", where);
     fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", msg);
     set_error(sc, msg, where, NULL);
     sc->nfailed++;
+    sc->e->hook_fired = 0;
     lua_resetthread(sc->co); /* closes pending to-be-closed variables */
     finish(sc, FL_VERDICT_FAIL);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    time_out(t->data, "waiting");
 }
 
 static void live_event(void *arg, const fl_event_t *ev)
@@ -1366,6 +1408,7 @@ void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*d
 
     uint64_t timeout = sc->decl->timeout_ns ? sc->decl->timeout_ns : run->opt.timeout_ns;
     e->deadline_ns = sc->start_ns + timeout;
+    e->hook_fired = 0;
     uv_timer_start(&sc->deadline, deadline_cb, timeout / 1000000 + 1, 0);
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", sc->decl->where, "setup: %zu instances", sc->ninst);
 

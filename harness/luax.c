@@ -15,8 +15,8 @@ void fl_lua_where(lua_State *L, char *out, size_t outlen)
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sl", &ar))
             continue;
-        if (ar.currentline > 0 && ar.source[0] == '@') {
-            snprintf(out, outlen, "%s:%d", ar.short_src, ar.currentline);
+        if (ar.currentline > 0 && ar.source[0] == '@') { /* the full path, not short_src */
+            snprintf(out, outlen, "%s:%d", ar.source + 1, ar.currentline);
             return;
         }
     }

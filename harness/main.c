@@ -63,7 +63,7 @@ static int cmd_run(int argc, char **argv)
     fl_run_options_t opt = {.timeout_ns = 120000000000ull};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) != -1) {
         switch (c) {
         case O_JUNIT:
             opt.junit_path = optarg;

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+#include <lualib.h>
+
 #include "harness/engine.h"
 #include "lib/buf.h"
 #include "lib/err.h"
@@ -79,7 +82,8 @@ static int add_dir(char ***files, size_t *n, const char *dir)
         fl_buf_free(&p);
     }
     closedir(d);
-    qsort(*files + first, *n - first, sizeof **files, cmp_str);
+    if (*n > first)
+        qsort(*files + first, *n - first, sizeof **files, cmp_str);
     return rc;
 }
 
@@ -107,7 +111,12 @@ static int check_writable(const char *path)
 {
     if (!path)
         return 0;
-    if (access(path, F_OK) == 0) {
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "faultline: cannot write report %s: it is a folder\n", path);
+            return FL_EIO;
+        }
         if (access(path, W_OK) != 0)
             goto fail;
         return 0;
@@ -129,6 +138,28 @@ static uint64_t unix_ms(void)
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* A --filter that is not a valid Lua pattern is a usage error, not "nothing matches". */
+static int check_filter(const char *pattern)
+{
+    if (!pattern)
+        return 0;
+    lua_State *L = luaL_newstate();
+    if (!L)
+        return FL_ENOMEM;
+    luaL_openlibs(L);
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "find");
+    lua_pushliteral(L, "");
+    lua_pushstring(L, pattern);
+    int rc = 0;
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        fprintf(stderr, "faultline: bad --filter pattern '%s': %s\n", pattern, lua_tostring(L, -1));
+        rc = FL_ESYNTAX;
+    }
+    lua_close(L);
+    return rc;
 }
 
 static void next_scenario(void *arg);
@@ -265,7 +296,8 @@ int fl_run_main(fl_run_options_t *opt)
     if (!run->self_exe || !run->bin_dir)
         goto out;
 
-    if (expand_paths(&run->opt, &files, &nfiles) != 0 || check_writable(opt->junit_path) != 0)
+    if (expand_paths(&run->opt, &files, &nfiles) != 0 || check_writable(opt->junit_path) != 0 ||
+        check_filter(opt->filter) != 0)
         goto out;
     if (nfiles == 0) {
         fprintf(stderr, "faultline: no scenario files (*.lua) in the given paths\n");

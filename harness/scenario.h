@@ -75,6 +75,8 @@ struct fl_engine {
     fl_scenario_t *cur;   /* the running scenario, or NULL */
     unsigned gen;         /* bumped per scenario: stale t / instance handles are refused */
     uint64_t deadline_ns; /* for the instruction hook; 0 = none */
+    int hook_fired;       /* the hook stopped Lua code past the deadline */
+    char hook_where[256]; /* ...there */
 };
 
 typedef struct {

@@ -3,6 +3,7 @@
 #include "harness/shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,16 +41,25 @@ static void set_handler(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
-static void exec_service(char **argv)
+static void exec_service(char **argv, int armed_fd)
 {
-    /* Handlers do not survive exec, but the child runs a little before exec: restore
-     * defaults first so a SIGTERM arriving now is not swallowed. */
+    /* The child starts with the shim's ignoring handlers: restore the defaults, then tell
+     * the supervisor (armed_fd) that signals now reach the service. The supervisor holds
+     * back catchable signals until then, so a stop sent right after the start is not lost
+     * in this window. */
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         signal(forwarded[i], SIG_DFL);
     signal(DEATH_SIGNAL, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    if (armed_fd >= 0) {
+        ssize_t w;
+        do
+            w = write(armed_fd, "1", 1);
+        while (w < 0 && errno == EINTR);
+        close(armed_fd);
+    }
     execvp(argv[0], argv);
     fprintf(stderr, "faultline: cannot execute %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -57,8 +67,18 @@ static void exec_service(char **argv)
 
 int fl_shim_main(int argc, char **argv)
 {
-    if (argc < 4) {
-        fprintf(stderr, "usage: faultline %s HARNESS_PID CMD [ARG...]\n", FL_SHIM_ARG);
+    int armed_fd = -1, cmd = 3;
+    if (argc >= 6 && strcmp(argv[3], "--armed-fd") == 0) {
+        armed_fd = atoi(argv[4]);
+        cmd = 5;
+        if (armed_fd < 3 || fcntl(armed_fd, F_GETFD) < 0) {
+            fprintf(stderr, "faultline %s: bad --armed-fd '%s'\n", FL_SHIM_ARG, argv[4]);
+            return 2;
+        }
+    }
+    if (argc < cmd + 1) {
+        fprintf(stderr, "usage: faultline %s HARNESS_PID [--armed-fd FD] CMD [ARG...]\n",
+                FL_SHIM_ARG);
         return 2;
     }
     char *end;
@@ -89,7 +109,9 @@ int fl_shim_main(int argc, char **argv)
         return 127;
     }
     if (child == 0)
-        exec_service(argv + 3);
+        exec_service(argv + cmd, armed_fd);
+    if (armed_fd >= 0)
+        close(armed_fd); /* the child's copy is the one that reports */
 
     int status = 0;
     for (;;) {

@@ -21,9 +21,11 @@
 struct fl_proc {
     uv_process_t proc;
     uv_pipe_t out, err;
-    int open; /* handles not yet closed */
+    uv_pipe_t ctl; /* the shim's child writes one byte here once signals reach it */
+    int open;      /* handles not yet closed */
     fl_instance_t *inst;
     char readbuf[16384];
+    char ctlbuf[8];
 };
 
 static void changed(fl_instance_t *inst)
@@ -112,6 +114,32 @@ static void close_pipe(fl_proc_t *p, uv_pipe_t *pipe)
         uv_close((uv_handle_t *)pipe, proc_handle_closed);
 }
 
+static void ctl_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    fl_proc_t *p = h->data;
+    (void)suggested;
+    buf->base = p->ctlbuf;
+    buf->len = sizeof p->ctlbuf;
+}
+
+/* The service's process can now receive signals: deliver a stop held back meanwhile. */
+static void ctl_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    fl_proc_t *p = s->data;
+    fl_instance_t *inst = p->inst;
+    (void)buf;
+    if (n < 0) {
+        close_pipe(p, (uv_pipe_t *)s);
+        return;
+    }
+    if (n == 0 || inst->proc != p || inst->armed)
+        return;
+    inst->armed = 1;
+    if (inst->term_pending && inst->state == FL_INST_STOPPING)
+        kill(-inst->pid, SIGTERM);
+    inst->term_pending = 0;
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     fl_proc_t *p = s->data;
@@ -159,6 +187,7 @@ static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     drain_pipe(p, &p->err);
     close_pipe(p, &p->out);
     close_pipe(p, &p->err);
+    close_pipe(p, &p->ctl);
     uv_close((uv_handle_t *)proc, proc_handle_closed);
     if (inst->proc != p)
         return;
@@ -238,14 +267,16 @@ static char **shim_argv(fl_instance_t *inst, char *pidbuf, size_t pidlen)
     size_t n = 0;
     while (inst->argv[n])
         n++;
-    char **argv = calloc(n + 4, sizeof *argv);
+    char **argv = calloc(n + 6, sizeof *argv);
     if (!argv)
         return NULL;
     snprintf(pidbuf, pidlen, "%d", (int)getpid());
     argv[0] = (char *)inst->shim_exe;
     argv[1] = FL_SHIM_ARG;
     argv[2] = pidbuf;
-    memcpy(argv + 3, inst->argv, n * sizeof *argv);
+    argv[3] = "--armed-fd";
+    argv[4] = "3";
+    memcpy(argv + 5, inst->argv, n * sizeof *argv);
     return argv;
 }
 
@@ -261,11 +292,13 @@ int fl_instance_start(fl_instance_t *inst)
     p->inst = inst;
     uv_pipe_init(inst->loop, &p->out, 0);
     uv_pipe_init(inst->loop, &p->err, 0);
-    p->out.data = p->err.data = p->proc.data = p;
-    uv_stdio_container_t stdio[3] = {
+    uv_pipe_init(inst->loop, &p->ctl, 0);
+    p->out.data = p->err.data = p->ctl.data = p->proc.data = p;
+    uv_stdio_container_t stdio[4] = {
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->ctl},
     };
     uv_process_options_t opt = {
         .exit_cb = exit_cb,
@@ -273,7 +306,7 @@ int fl_instance_start(fl_instance_t *inst)
         .args = argv,
         .env = inst->env,
         .flags = UV_PROCESS_DETACHED, /* own session and process group */
-        .stdio_count = 3,
+        .stdio_count = 4,
         .stdio = stdio,
     };
     int rc = uv_spawn(inst->loop, &p->proc, &opt);
@@ -282,24 +315,28 @@ int fl_instance_start(fl_instance_t *inst)
         char msg[160];
         snprintf(msg, sizeof msg, "%s", uv_strerror(rc));
         event(inst, "cannot start: %s", msg);
-        p->open = 3;
+        p->open = 4;
         inst->nprocs++;
         uv_close((uv_handle_t *)&p->proc, proc_handle_closed);
         uv_close((uv_handle_t *)&p->out, proc_handle_closed);
         uv_close((uv_handle_t *)&p->err, proc_handle_closed);
+        uv_close((uv_handle_t *)&p->ctl, proc_handle_closed);
         return FL_ESPAWN;
     }
-    p->open = 3;
+    p->open = 4;
     inst->nprocs++;
     inst->proc = p;
     inst->pid = p->proc.pid;
     inst->exited = 0;
     inst->expected_exit = 0;
     inst->ready_seen = 0;
+    inst->armed = 0;
+    inst->term_pending = 0;
     inst->starts++;
     inst->started_ns = uv_hrtime();
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_cb);
+    uv_read_start((uv_stream_t *)&p->ctl, ctl_alloc, ctl_read);
     inst->state = FL_INST_STARTING;
     char detail[48];
     snprintf(detail, sizeof detail, "pid %d", inst->pid);
@@ -342,7 +379,10 @@ int fl_instance_stop(fl_instance_t *inst, uint64_t grace_ns)
     int was_paused = inst->state == FL_INST_PAUSED;
     inst->expected_exit = 1;
     inst->state = FL_INST_STOPPING;
-    kill(-inst->pid, SIGTERM);
+    if (inst->armed)
+        kill(-inst->pid, SIGTERM);
+    else /* the service cannot take it yet: ctl_read sends it when it can */
+        inst->term_pending = 1;
     if (was_paused) /* a stopped process acts on SIGTERM only once continued */
         kill(-inst->pid, SIGCONT);
     uv_timer_stop(&inst->timer);
