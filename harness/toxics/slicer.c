@@ -36,7 +36,12 @@ static void pump(fl_stage_t *s)
             s->held.bytes -= n;
         }
         s->toxic->stats.chunks++;
-        st->next_due = (st->next_due > now - gap ? st->next_due : now) + gap;
+        /* Keep the schedule even though the timer fires up to a tick late: only restart it
+         * from now when it has fallen further behind than a tick (or a gap). */
+        uint64_t slack = gap > 2000000 ? gap : 2000000;
+        if (st->next_due + slack < now)
+            st->next_due = now;
+        st->next_due += gap;
         fl_stage_emit(s, out);
     }
     if (s->got_eof)
