@@ -13,11 +13,13 @@
 
 #include "lib/err.h"
 
-static int bind_probe(uint32_t addr_host_order, int port, int do_listen)
+static int bind_probe_opt(uint32_t addr_host_order, int port, int do_listen, int reuse)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    if (reuse)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(addr_host_order);
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || (do_listen && listen(fd, 1) != 0)) {
@@ -25,6 +27,11 @@ static int bind_probe(uint32_t addr_host_order, int port, int do_listen)
         return -1;
     }
     return fd;
+}
+
+static int bind_probe(uint32_t addr_host_order, int port, int do_listen)
+{
+    return bind_probe_opt(addr_host_order, port, do_listen, 0);
 }
 
 int fl_addr_claim(fl_addr_t *a, int first)
@@ -102,7 +109,11 @@ static int kernel_port(void)
     return port;
 }
 
-int fl_addr_next_port(fl_addr_t *a, int *port)
+/* The next port of the slice that passes the probe, or 0. Without SO_REUSEADDR the probe
+ * fails if anything holds the port on any address, even a connection in TIME_WAIT: such a
+ * port suits any service. With it, only TIME_WAIT remnants are ignored: the port suits
+ * every service that sets SO_REUSEADDR, as nearly all servers (and libuv, Go, Node) do. */
+static int slice_port(fl_addr_t *a, int reuse)
 {
     int base = FL_ADDR_PORT_BASE + (a->x - FL_ADDR_X_FIRST) * FL_ADDR_PORTS_PER_RUN;
     for (int tries = 0; tries < FL_ADDR_PORTS_PER_RUN; tries++) {
@@ -110,16 +121,24 @@ int fl_addr_next_port(fl_addr_t *a, int *port)
         a->next_port = (a->next_port + 1) % FL_ADDR_PORTS_PER_RUN;
         if (was_given(a, p))
             continue;
-        /* Binding the wildcard without SO_REUSEADDR fails if anything holds p on any
-         * address, including connections in TIME_WAIT: only a truly free port passes. */
-        int fd = bind_probe(INADDR_ANY, p, 0);
+        int fd = bind_probe_opt(INADDR_ANY, p, 0, reuse);
         if (fd >= 0) {
             close(fd);
-            return give(a, p, port);
+            return p;
         }
     }
+    return 0;
+}
+
+int fl_addr_next_port(fl_addr_t *a, int *port)
+{
+    int p = slice_port(a, 0);
+    if (!p)
+        p = slice_port(a, 1);
+    if (p)
+        return give(a, p, port);
     for (int tries = 0; tries < 64; tries++) { /* the slice is used up: ask the kernel */
-        int p = kernel_port();
+        p = kernel_port();
         if (p > 0 && !was_given(a, p))
             return give(a, p, port);
     }

@@ -32,8 +32,9 @@ void fl_addr_instance(const fl_addr_t *a, int s, int i, char *out, size_t outlen
 /* "127.X.0.N" for the harness's own listeners (n from 1 to 254). */
 void fl_addr_harness(const fl_addr_t *a, int n, char *out, size_t outlen);
 /* The next port that nothing on the machine uses, on any address, and that was not handed
- * out since the last fl_addr_forget_ports: from this run's slice first; once the slice is
- * used up, one the kernel picks. Returns 0, FL_EADDRINUSE or FL_ENOMEM. */
+ * out since the last fl_addr_forget_ports: from this run's slice first (a port with no
+ * socket at all, else one held only by connections in TIME_WAIT); once the slice is used
+ * up, one the kernel picks. Returns 0, FL_EADDRINUSE or FL_ENOMEM. */
 int fl_addr_next_port(fl_addr_t *a, int *port);
 /* Ports handed out so far may be handed out again (a new scenario, a new topology). */
 void fl_addr_forget_ports(fl_addr_t *a);

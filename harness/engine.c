@@ -755,7 +755,9 @@ static void hook(lua_State *L, lua_Debug *ar)
     e->hook_fired = 1;
     /* where it was, now: once suspended, Lua reports the line of the instruction before */
     fl_lua_where(L, e->hook_where, sizeof e->hook_where);
-    if (lua_isyieldable(L)) {
+    /* Only the scenario's own coroutine is yielded: a coroutine it created would hand the
+     * yield to the scenario, which would run on as if it had yielded a value. */
+    if (lua_isyieldable(L) && (!e->cur || L == e->cur->co)) {
         lua_yield(L, 0);
         return;
     }
@@ -1261,6 +1263,15 @@ static void set_error(fl_scenario_t *sc, const char *msg, const char *where, con
         res->traceback = strdup(tb);
 }
 
+/* A usage or Lua error is what its verdict is about: its message replaces that of a failed
+ * expectation before it (which stays on the timeline). */
+static void forget_message(fl_scenario_result_t *res)
+{
+    free(res->message);
+    free(res->where);
+    res->message = res->where = NULL;
+}
+
 /* The coroutine died with the error object on top of co's stack: classify it. */
 static void scenario_error(fl_scenario_t *sc)
 {
@@ -1272,20 +1283,14 @@ static void scenario_error(fl_scenario_t *sc)
         return;
     }
     if (kind && strcmp(kind, FL_LUA_USAGE_MT) == 0) {
+        forget_message(sc->res); /* the verdict is about this error, not an earlier failure */
         set_error(sc, msg, where, NULL);
         fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "usage error: %s", msg);
         finish(sc, FL_VERDICT_USAGE);
         return;
     }
-    if (kind) { /* the instruction hook's timeout */
-        char text[512];
-        char dur[32];
-        fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
-                      sizeof dur);
-        snprintf(text, sizeof text, "timed out after %s: %s", dur, msg);
-        fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s", text);
-        set_error(sc, text, where, NULL);
-        finish(sc, FL_VERDICT_FAIL);
+    if (kind) { /* the instruction hook's timeout, where it could not yield */
+        time_out(sc, "while running Lua code (a loop that never waits?)");
         return;
     }
     const char *text = lua_tostring(co, -1);
@@ -1294,9 +1299,23 @@ static void scenario_error(fl_scenario_t *sc)
     luaL_traceback(co, co, NULL, 0);
     char w[256];
     fl_lua_where(co, w, sizeof w);
+    forget_message(sc->res);
     set_error(sc, text, w, lua_tostring(co, -1));
     fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", w, "Lua error: %s", text);
     finish(sc, FL_VERDICT_ERROR);
+}
+
+/* The scenario called coroutine.yield() itself (not one of its coroutines): a usage error. */
+static void own_yield(fl_scenario_t *sc)
+{
+    char where[256];
+    const char *msg = "the scenario itself cannot yield (coroutine.yield outside a coroutine it "
+                      "created); to wait, use t:sleep";
+    fl_sc_where(sc->co, sc, where, sizeof where);
+    forget_message(sc->res);
+    set_error(sc, msg, where, NULL);
+    fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "usage error: %s", msg);
+    finish(sc, FL_VERDICT_USAGE);
 }
 
 static void resume(fl_scenario_t *sc, int nargs)
@@ -1309,6 +1328,8 @@ static void resume(fl_scenario_t *sc, int nargs)
         lua_pop(sc->co, nres);
         if (sc->e->hook_fired) /* the instruction hook stopped a loop that never waits */
             time_out(sc, "while running Lua code (a loop that never waits?)");
+        else if (sc->wait.kind == WAIT_NONE) /* nothing would ever resume it */
+            own_yield(sc);
         return;
     }
     if (st == LUA_OK)
@@ -1323,8 +1344,8 @@ static void time_out(fl_scenario_t *sc, const char *how)
     char where[256], dur[32], msg[400];
     if (sc->e->hook_fired)
         snprintf(where, sizeof where, "%s", sc->e->hook_where);
-    else
-        fl_lua_where(sc->co, where, sizeof where);
+    else /* in setup, no user line is on the stack: the scenario's declaration then */
+        fl_sc_where(sc->co, sc, where, sizeof where);
     fl_dur_format(sc->decl->timeout_ns ? sc->decl->timeout_ns : sc->e->run->opt.timeout_ns, dur,
                   sizeof dur);
     snprintf(msg, sizeof msg, "timed out after %s %s%s%s", dur, how, where[0] ? " at " : "", where);

@@ -56,6 +56,8 @@ typedef struct {
     int dirs;         /* 0: the type's default (downstream) */
     double toxicity;  /* 0..1; set to 1 by fl_toxic_spec_init */
     long first;       /* -1: every connection */
+    long *shared;     /* NULL, or where `first` counts: one budget for several links (the
+                         toxic's `shared`), counted from the connections already open */
     int nparams;
     const char *pname[FL_LINK_MAX_TOXIC_PARAMS];
     double pvalue[FL_LINK_MAX_TOXIC_PARAMS];

@@ -366,6 +366,7 @@ static int c_toxic(lua_State *L)
         sc->counters = c;
         sc->counters[sc->ncounters++] = shared;
     }
+    spec.shared = shared;
     lua_createtable(L, (int)n, 0);
     for (size_t i = 1; i <= n; i++) {
         lua_rawgeti(L, 2, (lua_Integer)i);
@@ -389,7 +390,6 @@ static int c_toxic(lua_State *L)
                 fl_lua_usage(L, "%s", err);
             return luaL_error(L, "%s", fl_strerror(rc));
         }
-        t->shared = shared;
         lua_createtable(L, 0, 2);
         lua_pushinteger(L, id);
         lua_setfield(L, -2, "id");

@@ -3,6 +3,7 @@
  * handles that are still closing. */
 #include "harness/supervisor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -177,6 +178,62 @@ void fl_instance_describe_exit(const fl_instance_t *inst, char *out, size_t outl
         snprintf(out, outlen, "exited with code %lld", (long long)inst->exit_status);
 }
 
+/* 1 while a process of group pgid is still alive. Zombies do not count: they hold no
+ * socket, and where PID 1 does not reap orphans they would never go. */
+static int group_alive(int pgid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return 0;
+    int alive = 0;
+    struct dirent *de;
+    while (!alive && (de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
+        char state;
+        int ppid, pgrp;
+        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
+            state != 'Z' && state != 'X')
+            alive = 1;
+    }
+    closedir(d);
+    return alive;
+}
+
+static void now_down(fl_instance_t *inst)
+{
+    inst->state = FL_INST_DOWN;
+    inst->pid = 0;
+    inst->reaping_pgid = 0;
+    char what[64];
+    fl_instance_describe_exit(inst, what, sizeof what);
+    event(inst, inst->expected_exit ? "%s" : "%s (unexpected)", what);
+    changed(inst);
+}
+
+static void reap_tick(uv_timer_t *t)
+{
+    fl_instance_t *inst = t->data;
+    int gone = !group_alive(inst->reaping_pgid);
+    if (!gone && uv_hrtime() - inst->reaping_since < 5000000000ull)
+        return;
+    uv_timer_stop(&inst->timer);
+    if (!gone)
+        event(inst, "%s", "processes of its group still alive 5s after SIGKILL");
+    now_down(inst);
+}
+
 static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
 {
     fl_proc_t *p = proc->data;
@@ -196,13 +253,17 @@ static void exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     inst->exited = 1;
     inst->exit_status = status;
     inst->term_signal = term_signal;
-    inst->state = FL_INST_DOWN;
-    inst->pid = 0;
     uv_timer_stop(&inst->timer);
-    char what[64];
-    fl_instance_describe_exit(inst, what, sizeof what);
-    event(inst, inst->expected_exit ? "%s" : "%s (unexpected)", what);
-    changed(inst);
+    /* The shim can die before the service it guards (one SIGKILL to the group reaches both,
+     * in no set order): the instance is down only once nothing of it runs any more, or a
+     * restart could find the old listener still there. */
+    if (!inst->closing && group_alive(proc->pid)) {
+        inst->reaping_pgid = proc->pid;
+        inst->reaping_since = uv_hrtime();
+        uv_timer_start(&inst->timer, reap_tick, 1, 1);
+        return;
+    }
+    now_down(inst);
 }
 
 /* ---- readiness ---- */
@@ -356,6 +417,10 @@ int fl_instance_crash(fl_instance_t *inst)
 {
     if (!fl_instance_running(inst))
         return FL_ESTATE;
+    if (inst->reaping_pgid) { /* already dying: reap_tick reports when it is gone */
+        inst->expected_exit = 1;
+        return 0;
+    }
     inst->expected_exit = 1;
     kill(-inst->pid, SIGKILL);
     return 0;
@@ -374,8 +439,10 @@ int fl_instance_stop(fl_instance_t *inst, uint64_t grace_ns)
 {
     if (!fl_instance_running(inst))
         return FL_ESTATE;
-    if (inst->state == FL_INST_STOPPING)
+    if (inst->state == FL_INST_STOPPING || inst->reaping_pgid) {
+        inst->expected_exit = 1;
         return 0;
+    }
     int was_paused = inst->state == FL_INST_PAUSED;
     inst->expected_exit = 1;
     inst->state = FL_INST_STOPPING;
@@ -393,7 +460,7 @@ int fl_instance_stop(fl_instance_t *inst, uint64_t grace_ns)
 
 int fl_instance_pause(fl_instance_t *inst)
 {
-    if (inst->state != FL_INST_UP && inst->state != FL_INST_STARTING)
+    if ((inst->state != FL_INST_UP && inst->state != FL_INST_STARTING) || inst->reaping_pgid)
         return FL_ESTATE;
     kill(-inst->pid, SIGSTOP);
     kill(inst->pid, SIGCONT); /* the shim itself must stay awake to guard the group */

@@ -49,7 +49,9 @@ struct fl_instance {
     int expected_exit; /* the harness asked for the last exit (crash, stop, teardown) */
     int ready_seen;    /* the current run has been ready once */
     int armed;         /* the service's process takes signals (see shim.h --armed-fd) */
-    int term_pending;  /* a stop waits for armed */
+    int reaping_pgid;  /* the shim exited; waiting for the rest of its group to die */
+    uint64_t reaping_since;
+    int term_pending; /* a stop waits for armed */
     unsigned starts;
     uint64_t started_ns;
     fl_ring_t log;
