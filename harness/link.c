@@ -166,21 +166,31 @@ static void stage_timer_closed(uv_handle_t *h)
     conn_unref(c);
 }
 
-/* Frees a stage detached from its pipe (once its timer, if any, has closed). Whatever it
- * still held is discarded: the connection is going, or the toxic flushed it already. */
+/* The stage's timer handle holds a reference on the connection until it has closed. */
+static void stage_timer_init(fl_stage_t *s)
+{
+    if (s->timer_inited)
+        return;
+    uv_timer_init(s->pipe->conn->link->loop, &s->timer);
+    s->timer.data = s;
+    s->timer_inited = 1;
+    s->pipe->conn->refs++;
+}
+
+/* Detaches a stage; it is freed when its timer handle has closed, never here: the toxic
+ * whose call ended the connection (a write error while it emitted) may still be running
+ * with s, or a stage after it, in hand. Whatever it still held is discarded: the connection
+ * is going, or the toxic flushed it already. */
 static void stage_destroy(fl_stage_t *s)
 {
     s->removed = 1;
     fl_chunk_t *ch;
     while ((ch = fl_chunk_queue_pop(&s->held)))
         fl_chunk_free(ch);
-    if (s->timer_inited) {
-        uv_timer_stop(&s->timer);
-        if (!uv_is_closing((uv_handle_t *)&s->timer))
-            uv_close((uv_handle_t *)&s->timer, stage_timer_closed);
-    } else {
-        free(s);
-    }
+    stage_timer_init(s);
+    uv_timer_stop(&s->timer);
+    if (!uv_is_closing((uv_handle_t *)&s->timer))
+        uv_close((uv_handle_t *)&s->timer, stage_timer_closed);
 }
 
 static void conn_close(conn_t *c, int reset)
@@ -287,7 +297,7 @@ static void sink_write(fl_pipe_t *p, fl_chunk_t *ch)
 {
     conn_t *c = p->conn;
     size_t left = ch->len - ch->off;
-    if (c->closing || left == 0) {
+    if (c->closing || left == 0 || p->shutdown_sent) { /* nothing is written after the FIN */
         fl_chunk_free(ch);
         if (!c->closing)
             inflight_sub(p, left);
@@ -360,6 +370,10 @@ static void stage_eof(fl_stage_t *s)
 
 void fl_stage_emit(fl_stage_t *s, fl_chunk_t *ch)
 {
+    if (s->removed) { /* the connection ended during this toxic's call */
+        fl_chunk_free(ch);
+        return;
+    }
     if (s->next)
         stage_data(s->next, ch);
     else
@@ -368,7 +382,7 @@ void fl_stage_emit(fl_stage_t *s, fl_chunk_t *ch)
 
 void fl_stage_emit_eof(fl_stage_t *s)
 {
-    if (s->eof_out)
+    if (s->eof_out || s->removed)
         return;
     s->eof_out = 1;
     if (s->next)
@@ -397,12 +411,7 @@ void fl_stage_timer_start(fl_stage_t *s, uint64_t ns)
 {
     if (s->removed)
         return;
-    if (!s->timer_inited) {
-        uv_timer_init(s->pipe->conn->link->loop, &s->timer);
-        s->timer.data = s;
-        s->timer_inited = 1;
-        s->pipe->conn->refs++;
-    }
+    stage_timer_init(s);
     uv_timer_start(&s->timer, stage_timer_cb, (ns + 999999) / 1000000, 0);
 }
 
@@ -414,31 +423,37 @@ void fl_stage_timer_stop(fl_stage_t *s)
 
 void fl_stage_reset(fl_stage_t *s)
 {
+    if (s->removed)
+        return;
     s->toxic->stats.resets++;
     conn_close(s->pipe->conn, 1);
 }
 
-static void conn_drain(conn_t *c)
+/* A graceful close asked for by stage s: both sources stop being read; the EOF leaves s
+ * behind what s already passed on, so the stages after it deliver that first; the other way
+ * is shut at once (what it still holds is dropped). Once both ways are shut, conn closes. */
+static void conn_drain(conn_t *c, fl_stage_t *s)
 {
-    if (c->closing || c->draining)
-        return;
     c->draining = 1;
     for (int d = 0; d < 2; d++) {
-        fl_pipe_t *p = &c->pipe[d];
-        uv_read_stop((uv_stream_t *)p->src);
-        p->reading = 0;
-        if (!c->connected) {
-            conn_close(c, 0);
-            return;
-        }
-        sink_shutdown(p); /* libuv shuts down after the queued writes */
+        uv_read_stop((uv_stream_t *)c->pipe[d].src);
+        c->pipe[d].reading = 0;
     }
+    if (!c->connected) {
+        conn_close(c, 0);
+        return;
+    }
+    sink_shutdown(&c->pipe[s->pipe->dir == FL_DIR_UP ? FL_DIR_DOWN : FL_DIR_UP]);
+    fl_stage_emit_eof(s);
 }
 
 void fl_stage_close(fl_stage_t *s)
 {
+    conn_t *c = s->pipe->conn;
+    if (s->removed || c->closing || c->draining) /* counted once, by the toxic that closed */
+        return;
     s->toxic->stats.closes++;
-    conn_drain(s->pipe->conn);
+    conn_drain(c, s);
 }
 
 double fl_stage_random(fl_stage_t *s)
@@ -768,16 +783,16 @@ static int validate(fl_link_t *l, const fl_toxic_spec_t *spec, const fl_toxic_ty
         if (k < 0) {
             char known[160] = "";
             for (int j = 0; j < FL_TOXIC_MAX_PARAMS && type->params[j].name; j++)
-                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s",
-                         j ? ", " : "", type->params[j].name);
+                snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", j ? ", " : "",
+                         type->params[j].name);
             return spec_error(err, errlen, "%s has no parameter '%s' (its parameters: %s)",
                               type->name, spec->pname[i], known[0] ? known : "none");
         }
         const fl_toxic_param_t *pd = &type->params[k];
         double v = spec->pvalue[i];
         if (!(v >= pd->min && v <= pd->max))
-            return spec_error(err, errlen, "%s: %s must be from %g to %g, got %g", type->name,
-                              pd->name, pd->min, pd->max, v);
+            return spec_error(err, errlen, "%s: %s must be from %.15g to %.15g, got %.15g",
+                              type->name, pd->name, pd->min, pd->max, v);
         p[k] = v;
         given[k] = 1;
     }
@@ -823,6 +838,7 @@ int fl_link_add_toxic(fl_link_t *l, const fl_toxic_spec_t *spec, fl_toxic_t **ou
     t->dirs = spec->dirs ? spec->dirs : 1 << FL_DIR_DOWN;
     t->toxicity = spec->toxicity;
     t->first = spec->first;
+    t->shared = spec->shared; /* before it applies to the open connections below */
     memcpy(t->p, p, sizeof p);
     t->link = l;
     t->added_ns = uv_hrtime();
@@ -896,7 +912,7 @@ void fl_link_close(fl_link_t *l, void (*cb)(fl_link_t *l))
     l->close_cb = cb;
     l->closing = 1;
     fl_link_drop_connections(l, 0); /* destroys every stage... */
-    while (l->toxics) {            /* ...so the toxics can go */
+    while (l->toxics) {             /* ...so the toxics can go */
         fl_toxic_t *t = l->toxics;
         l->toxics = t->next;
         free(t);

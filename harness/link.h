@@ -2,7 +2,8 @@
  * connection it accepts to one upstream address, byte for byte in both directions, with
  * half-close propagated and bounded memory per connection (a slow reader stops the proxy
  * reading from the writer). Toxics (toxic.h) added to a link apply to the connections it
- * accepts from then on and to those already open. */
+ * accepts from then on and to those already open. A process using links must ignore
+ * SIGPIPE (a peer that went away makes writes fail with EPIPE, which links handle). */
 #ifndef FL_LINK_H
 #define FL_LINK_H
 

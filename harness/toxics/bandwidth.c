@@ -2,6 +2,8 @@
  * slices of about 10 ms worth, so the rate is smooth at any chunk size. */
 #include "harness/toxic.h"
 
+#define SLICE_NS 10000000ull /* 10 ms worth of bytes at a time */
+
 typedef struct {
     uint64_t next_free; /* when the next slice may leave */
 } bandwidth_t;
@@ -10,7 +12,7 @@ static void pump(fl_stage_t *s)
 {
     bandwidth_t *st = FL_STAGE_STATE(s, bandwidth_t);
     double bytes_per_ns = s->toxic->p[0] * 1000 / 8 / 1e9;
-    size_t slice = (size_t)(bytes_per_ns * 10e6);
+    size_t slice = (size_t)(bytes_per_ns * SLICE_NS);
     if (slice < 1)
         slice = 1;
     while (s->held.head) {
@@ -31,7 +33,9 @@ static void pump(fl_stage_t *s)
             s->held.bytes -= slice;
         }
         size_t n = out->len - out->off;
-        uint64_t base = st->next_free > now - 1000000 ? st->next_free : now;
+        /* a timer up to one slice late (a busy loop) keeps the schedule, so the rate holds on
+         * average; after a longer idle spell the schedule starts afresh (no burst builds up) */
+        uint64_t base = st->next_free + SLICE_NS > now ? st->next_free : now;
         st->next_free = base + (uint64_t)(n / bytes_per_ns);
         fl_stage_emit(s, out);
     }

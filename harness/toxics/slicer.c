@@ -38,7 +38,7 @@ static void pump(fl_stage_t *s)
         s->toxic->stats.chunks++;
         /* Keep the schedule even though the timer fires up to a tick late: only restart it
          * from now when it has fallen further behind than a tick (or a gap). */
-        uint64_t slack = gap > 2000000 ? gap : 2000000;
+        uint64_t slack = gap > 10000000 ? gap : 10000000;
         if (st->next_due + slack < now)
             st->next_due = now;
         st->next_due += gap;

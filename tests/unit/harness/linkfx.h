@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "harness/link.h"
@@ -48,12 +49,12 @@ struct peer {
     /* receiving */
     int no_read; /* do not read until peer_read_start */
     int reading;
-    uint64_t rx;      /* bytes received */
-    uint64_t rx_bad;  /* 0, or 1 + the offset of the first byte that did not match the stream */
-    int reads;        /* read callbacks with data */
-    size_t max_read;  /* largest single read */
-    char text[256];   /* the first bytes received, NUL-terminated */
-    int eof, err;     /* got EOF; the first read error (UV_ECONNRESET...) */
+    uint64_t rx;     /* bytes received */
+    uint64_t rx_bad; /* 0, or 1 + the offset of the first byte that did not match the stream */
+    int reads;       /* read callbacks with data */
+    size_t max_read; /* largest single read */
+    char text[256];  /* the first bytes received, NUL-terminated */
+    int eof, err;    /* got EOF; the first read error (UV_ECONNRESET...) */
     uint64_t rx_first_ns, rx_last_ns, eof_ns, err_ns;
     /* sending: the stream from offset 0 */
     uint64_t tx_total;  /* bytes asked for so far */
@@ -70,9 +71,9 @@ struct fx {
     uv_loop_t loop;
     fl_rng_t rng;
     fl_link_t link;
-    int link_open, link_closed;
+    int link_open, link_closed, link_close_called;
     uv_tcp_t up; /* the upstream listener */
-    int up_port, up_open, up_closed;
+    int up_port, up_closed;
     int up_mode;
     uint64_t up_source_bytes; /* UP_SOURCE: how much each accepted connection sends */
     int up_no_read;           /* upstream peers do not read until told */
@@ -104,11 +105,6 @@ static inline void pat_fill(char *buf, uint64_t off, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         buf[i] = (char)pat_byte(off + i);
-}
-
-static inline uint64_t ms_since(uint64_t t_ns)
-{
-    return (uv_hrtime() - t_ns) / 1000000;
 }
 
 static inline double ms_between(uint64_t a_ns, uint64_t b_ns)
@@ -354,13 +350,6 @@ static inline void peer_read_start(peer_t *p)
         p->reading = 1;
 }
 
-static inline void peer_read_stop(peer_t *p)
-{
-    if (p->reading)
-        uv_read_stop((uv_stream_t *)&p->tcp);
-    p->reading = 0;
-}
-
 static inline peer_t *peer_new(fx_t *fx, int is_client)
 {
     peer_t *p = calloc(1, sizeof *p);
@@ -511,6 +500,13 @@ static inline void fx_link_closed_cb(fl_link_t *l)
     fx->link_closed++;
 }
 
+/* Starts closing the link (fx_finish waits for it). */
+static inline void fx_close_link(fx_t *fx)
+{
+    fx->link_close_called = 1;
+    fl_link_close(&fx->link, fx_link_closed_cb);
+}
+
 /* Opens fx->link on 127.0.0.1:0 forwarding to the upstream. */
 static inline void fx_link(fx_t *fx)
 {
@@ -521,8 +517,8 @@ static inline void fx_link(fx_t *fx)
     ck_assert_int_gt(fx->link.listen_port, 0);
 }
 
-/* Adds a toxic with parameters given as "name=value ..." (NULL: none); fails the test on an
- * error. */
+/* Adds a toxic with parameters given as "name=value ..." (NULL: none; toxicity= and first=
+ * set those fields of the spec); fails the test on an error. */
 static inline fl_toxic_t *fx_toxic_on(fl_link_t *l, const char *type, int dirs, const char *params)
 {
     fl_toxic_spec_t spec;
@@ -542,9 +538,16 @@ static inline fl_toxic_t *fx_toxic_on(fl_link_t *l, const char *type, int dirs, 
         names[spec.nparams][k] = '\0';
         char *end;
         double v = strtod(s + k + 1, &end);
-        spec.pname[spec.nparams] = names[spec.nparams];
-        spec.pvalue[spec.nparams++] = v;
+        ck_assert_msg(end > s + k + 1, "bad test parameters '%s'", params);
         s = end;
+        if (strcmp(names[spec.nparams], "toxicity") == 0) {
+            spec.toxicity = v;
+        } else if (strcmp(names[spec.nparams], "first") == 0) {
+            spec.first = (long)v;
+        } else {
+            spec.pname[spec.nparams] = names[spec.nparams];
+            spec.pvalue[spec.nparams++] = v;
+        }
     }
     fl_toxic_t *t = NULL;
     char err[256] = "";
@@ -596,7 +599,6 @@ static inline fx_t *fx_new(void)
     fx->watchdog.data = fx->ticker.data = fx;
     uv_tcp_init(&fx->loop, &fx->up);
     fx->up.data = fx;
-    fx->up_open = 1;
     return fx;
 }
 
@@ -617,8 +619,8 @@ static inline void fx_handle_close_cb(uv_handle_t *h)
  * left open anywhere fails here. */
 static inline void fx_finish(fx_t *fx)
 {
-    if (fx->link_open)
-        fl_link_close(&fx->link, fx_link_closed_cb);
+    if (fx->link_open && !fx->link_close_called)
+        fx_close_link(fx);
     for (peer_t *p = fx->peers; p; p = p->next)
         peer_close(p);
     uv_close((uv_handle_t *)&fx->up, up_closed_cb);
