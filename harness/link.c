@@ -17,7 +17,8 @@
 #include "lib/err.h"
 #include "lib/suggest.h"
 
-#define READ_CHUNK (64 * 1024)
+#define READ_CHUNK (64 * 1024)    /* below malloc's mmap threshold: no syscall per chunk */
+#define SCRATCH_SIZE (256 * 1024) /* fewer, larger reads when nothing is held */
 #define HIGH_WATER (256 * 1024)
 #define LOW_WATER (64 * 1024)
 
@@ -140,7 +141,11 @@ static void conn_close(conn_t *c, int reset);
 
 static void link_unref(fl_link_t *l)
 {
-    if (--l->open_refs == 0 && l->closing && l->close_cb)
+    if (--l->open_refs > 0 || !l->closing)
+        return;
+    free(l->scratch);
+    l->scratch = NULL;
+    if (l->close_cb)
         l->close_cb(l);
 }
 
@@ -469,10 +474,33 @@ uint64_t fl_stage_now_ns(fl_stage_t *s)
 
 /* ------------------------------------------------------------ reading ---- */
 
+static fl_pipe_t *pipe_of(conn_t *c, const void *src)
+{
+    return src == (const void *)&c->client ? &c->pipe[FL_DIR_UP] : &c->pipe[FL_DIR_DOWN];
+}
+
+/* A pipe with no stages and no queued write forwards what it reads at once: it reads into the
+ * link's scratch buffer and writes from there, and copies into a chunk only what the
+ * destination does not take now. One buffer serves every connection of the link: read_cb
+ * is done with it before libuv asks for a buffer again. */
+static int straight_through(const fl_pipe_t *p)
+{
+    return !p->head && p->writes == 0;
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)h;
     (void)suggested;
+    conn_t *c = h->data;
+    fl_link_t *l = c->link;
+    if (straight_through(pipe_of(c, h))) {
+        if (!l->scratch)
+            l->scratch = malloc(SCRATCH_SIZE);
+        if (l->scratch) {
+            *buf = uv_buf_init(l->scratch, SCRATCH_SIZE);
+            return;
+        }
+    }
     fl_chunk_t *ch = chunk_new(READ_CHUNK);
     *buf = ch ? uv_buf_init(ch->data, READ_CHUNK) : uv_buf_init(NULL, 0);
 }
@@ -482,11 +510,40 @@ static fl_chunk_t *chunk_of(const uv_buf_t *buf)
     return buf->base ? (fl_chunk_t *)(void *)(buf->base - offsetof(fl_chunk_t, data)) : NULL;
 }
 
+/* Writes n bytes of the scratch buffer now; returns the chunk holding what is left (NULL with
+ * *left 0 when all went, NULL with *left n on FL_ENOMEM), or closes the connection. */
+static fl_chunk_t *scratch_write(fl_pipe_t *p, const char *data, size_t n, size_t *left)
+{
+    conn_t *c = p->conn;
+    size_t done = 0;
+    if (straight_through(p)) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
+        int w = uv_try_write((uv_stream_t *)p->dst, &b, 1);
+        if (w < 0 && w != UV_EAGAIN) {
+            conn_close(c, 1);
+            *left = 0;
+            return NULL;
+        }
+        if (w > 0) {
+            done = (size_t)w;
+            c->link->stats.bytes[p->dir] += (uint64_t)w;
+        }
+    }
+    *left = n - done;
+    if (*left == 0)
+        return NULL;
+    fl_chunk_t *ch = chunk_new(*left);
+    if (ch)
+        memcpy(ch->data, data + done, *left);
+    return ch;
+}
+
 static void read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = stream->data;
-    fl_pipe_t *p = (uv_tcp_t *)stream == &c->client ? &c->pipe[FL_DIR_UP] : &c->pipe[FL_DIR_DOWN];
-    fl_chunk_t *ch = chunk_of(buf);
+    fl_pipe_t *p = pipe_of(c, stream);
+    int scratch = buf->base && buf->base == c->link->scratch;
+    fl_chunk_t *ch = scratch ? NULL : chunk_of(buf);
     if (n <= 0 || c->closing) {
         fl_chunk_free(ch);
         if (n == UV_EOF && !c->closing) {
@@ -502,7 +559,16 @@ static void read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         }
         return;
     }
-    if ((size_t)n < READ_CHUNK / 2) { /* held chunks should not pin 64 KiB each */
+    if (scratch) {
+        size_t left;
+        ch = scratch_write(p, buf->base, (size_t)n, &left);
+        if (!ch) {
+            if (left > 0)
+                conn_close(c, 1);
+            return;
+        }
+        n = (ssize_t)left;
+    } else if ((size_t)n < READ_CHUNK / 2) { /* held chunks should not pin 64 KiB each */
         fl_chunk_t *small = realloc(ch, sizeof *ch + (size_t)n);
         if (small)
             ch = small;

@@ -46,7 +46,8 @@ typedef struct fl_link {
     int closing;
     int open_refs;
     void (*close_cb)(struct fl_link *l);
-    void *data; /* for the owner */
+    char *scratch; /* read buffer of the pipes that forward straight through */
+    void *data;    /* for the owner */
 } fl_link_t;
 
 /* A toxic as asked for, before validation: type name, where it applies, and named

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "harness/proxy.h"
 #include "harness/run.h"
@@ -115,10 +116,25 @@ static int cmd_run(int argc, char **argv)
     return fl_run_main(&opt);
 }
 
+/* Links hold two descriptors per connection: take every descriptor we are allowed (the
+ * soft limit is often 1024, the hard one far higher). */
+static void raise_fd_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+        char soft[32]; /* the shim gives services the limit they would have had */
+        snprintf(soft, sizeof soft, "%llu", (unsigned long long)r.rlim_cur);
+        setenv(FL_SHIM_NOFILE_ENV, soft, 1);
+        r.rlim_cur = r.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &r);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], FL_SHIM_ARG) == 0)
         return fl_shim_main(argc, argv);
+    raise_fd_limit();
     if (argc < 2) {
         fputs(usage_text, stderr);
         return 2;

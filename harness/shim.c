@@ -60,6 +60,16 @@ static void exec_service(char **argv, int armed_fd)
         while (w < 0 && errno == EINTR);
         close(armed_fd);
     }
+    const char *soft = getenv(FL_SHIM_NOFILE_ENV);
+    if (soft) {
+        struct rlimit r;
+        if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
+            r.rlim_cur = (rlim_t)strtoull(soft, NULL, 10);
+            if (r.rlim_cur > 0 && r.rlim_cur <= r.rlim_max)
+                setrlimit(RLIMIT_NOFILE, &r);
+        }
+        unsetenv(FL_SHIM_NOFILE_ENV);
+    }
     execvp(argv[0], argv);
     fprintf(stderr, "faultline: cannot execute %s: %s\n", argv[0], strerror(errno));
     _exit(127);

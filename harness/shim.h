@@ -14,6 +14,9 @@
 #define FL_SHIM_H
 
 #define FL_SHIM_ARG "__shim"
+/* The harness raises its own descriptor limit; the shim restores the one this variable
+ * holds (and removes the variable) before it starts the service. */
+#define FL_SHIM_NOFILE_ENV "FAULTLINE_NOFILE_SOFT"
 
 /* Runs the shim; never returns on success (exits like the service). */
 int fl_shim_main(int argc, char **argv);
