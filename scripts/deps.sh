@@ -7,16 +7,40 @@ build-essential cmake pkg-config clang-format
 libuv1-dev liblua5.4-dev check libcurl4-openssl-dev libjansson-dev
 curl wrk libxml2-utils python3-junitparser procps
 nghttp2-client nghttp2-server
+python3-consul
 "
+cd "$(dirname "$0")/.."
+
+# Node packages for the interop tests, from the committed lock file (Node.js and npm come
+# with the machine; Debian's npm must not be installed over them).
+npm_deps() {
+    lock=tests/interop/package-lock.json
+    stamp=tests/interop/node_modules/.faultline-lock
+    [ -f "$lock" ] || return 0
+    if [ -f "$stamp" ] && cmp -s "$lock" "$stamp"; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "deps: npm not found; the Node.js interop tests will be skipped" >&2
+        return 0
+    fi
+    echo "deps: npm ci in tests/interop"
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error) && cp "$lock" "$stamp"
+}
+
 missing=""
 for p in $PKGS; do
     st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
     case "$st" in ii*) ;; *) missing="$missing $p" ;; esac
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    npm_deps
+    exit 0
+fi
 echo "deps: installing$missing"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends $missing
+npm_deps
