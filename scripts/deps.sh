@@ -3,7 +3,7 @@
 # present it installs nothing and prints nothing; otherwise one apt-get update, one install.
 set -eu
 PKGS="
-build-essential cmake pkg-config clang-format
+build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
 libuv1-dev liblua5.4-dev check libcurl4-openssl-dev libjansson-dev
 curl wrk libxml2-utils python3-junitparser procps
 nghttp2-client nghttp2-server
