@@ -47,7 +47,8 @@ struct conn {
     int connected;
     int closing;
     int draining; /* graceful close: shutting both ways, then close */
-    int refs;     /* handles whose close callback has not run */
+    uint64_t drain_since;
+    int refs; /* handles whose close callback has not run */
 };
 
 typedef struct {
@@ -437,9 +438,35 @@ void fl_stage_reset(fl_stage_t *s)
 /* A graceful close asked for by stage s: both sources stop being read; the EOF leaves s
  * behind what s already passed on, so the stages after it deliver that first; the other way
  * is shut at once (what it still holds is dropped). Once both ways are shut, conn closes. */
+/* A graceful close waits for the queued bytes to be written: a peer that never reads would
+ * keep it open for ever. The sweep resets such connections once drain_limit_ns has passed. */
+static void sweep_cb(uv_timer_t *t)
+{
+    fl_link_t *l = t->data;
+    uint64_t now = uv_hrtime();
+    int draining = 0;
+    for (conn_t *c = l->conns, *next; c; c = next) {
+        next = c->next; /* conn_close unlinks c */
+        if (!c->draining)
+            continue;
+        if (now - c->drain_since > l->drain_limit_ns)
+            conn_close(c, 1);
+        else
+            draining = 1;
+    }
+    if (!draining)
+        uv_timer_stop(t);
+}
+
 static void conn_drain(conn_t *c, fl_stage_t *s)
 {
+    fl_link_t *l = c->link;
     c->draining = 1;
+    c->drain_since = uv_hrtime();
+    if (!uv_is_active((uv_handle_t *)&l->sweep) && !l->closing) {
+        uint64_t ms = l->drain_limit_ns / 4000000 + 1;
+        uv_timer_start(&l->sweep, sweep_cb, ms, ms);
+    }
     for (int d = 0; d < 2; d++) {
         uv_read_stop((uv_stream_t *)c->pipe[d].src);
         c->pipe[d].reading = 0;
@@ -763,8 +790,11 @@ int fl_link_open(uv_loop_t *loop, fl_link_t *l, const char *listen_host, int lis
     l->loop = loop;
     l->rng = rng;
     uv_tcp_init(loop, &l->listener); /* first: fl_link_close must always be able to close it */
-    l->listener.data = l;
-    l->open_refs = 1;
+    uv_timer_init(loop, &l->sweep);
+    l->listener.data = l->sweep.data = l;
+    l->open_refs = 2;
+    if (!l->drain_limit_ns)
+        l->drain_limit_ns = 5000000000ull;
     snprintf(l->listen_host, sizeof l->listen_host, "%s", listen_host);
     fl_link_set_upstream(l, up_host, up_port);
     struct sockaddr_storage sa;
@@ -983,8 +1013,13 @@ void fl_link_close(fl_link_t *l, void (*cb)(fl_link_t *l))
         l->toxics = t->next;
         free(t);
     }
-    if (l->open_refs > 0 && !uv_is_closing((uv_handle_t *)&l->listener))
+    if (l->open_refs == 0) {
+        if (cb)
+            cb(l);
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)&l->sweep))
+        uv_close((uv_handle_t *)&l->sweep, listener_closed);
+    if (!uv_is_closing((uv_handle_t *)&l->listener))
         uv_close((uv_handle_t *)&l->listener, listener_closed);
-    else if (l->open_refs == 0 && cb)
-        cb(l);
 }

@@ -37,7 +37,9 @@ typedef struct fl_link {
     char up_host[64];
     int up_port;
     uv_tcp_t listener;
-    fl_toxic_t *toxics; /* in the order they were added */
+    uv_timer_t sweep;        /* resets connections stuck in a graceful close */
+    uint64_t drain_limit_ns; /* how long a graceful close may wait for a reader (5 s) */
+    fl_toxic_t *toxics;      /* in the order they were added */
     conn_t *conns;
     fl_link_stats_t stats;
     fl_timeline_t *tl; /* may be NULL */

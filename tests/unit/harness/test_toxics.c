@@ -334,6 +334,29 @@ END_TEST
 
 /* ------------------------------------------------------------ timeout ---- */
 
+/* A graceful close waits for queued writes; a peer that never reads must not keep the
+ * connection for ever: after the link's drain limit it is reset. */
+START_TEST(graceful_close_of_a_reader_that_never_reads_is_bounded)
+{
+    fx_t *fx = fx_new();
+    fx->up_source_bytes = 64 * MB; /* far more than the kernel's buffers take */
+    fx_upstream(fx, UP_SOURCE);
+    fx->link.drain_limit_ns = 300000000ull;
+    fx_link(fx);
+    peer_t *c = client_new_to(fx, fx->link.listen_port, 1); /* never reads */
+    WAIT(fx, c->connected);
+    fx_run_for(fx, 200); /* the link's writes to c back up */
+    fl_toxic_t *t = fx_toxic(fx, "timeout", UP, "ms=50");
+    uint64_t t0 = uv_hrtime();
+    WAIT(fx, fx->link.stats.active == 0);
+    double ms = ms_between(t0, uv_hrtime());
+    ck_assert_uint_eq(t->stats.closes, 1);
+    ck_assert_uint_eq(fx->link.stats.resets, 1);
+    ck_assert_msg(ms > 300 && ms < 2000, "reset after %.0f ms", ms);
+    fx_finish(fx);
+}
+END_TEST
+
 START_TEST(timeout_zero_holds_until_removed)
 {
     fx_t *fx = sink_fx();
@@ -598,6 +621,7 @@ static Suite *toxics_suite(void)
     tcase_add_test(tc, slow_close_delays_the_eof_only);
     tcase_add_test(tc, refuse_resets_new_connections_only);
     tcase_add_test(tc, directions_are_honoured);
+    tcase_add_test(tc, graceful_close_of_a_reader_that_never_reads_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
