@@ -397,6 +397,34 @@ void fl_stage_emit_eof(fl_stage_t *s)
         sink_eof(s->pipe);
 }
 
+void fl_stage_hold(fl_stage_t *s, fl_chunk_t *c)
+{
+    s->toxic->stats.bytes += c->len - c->off;
+    int was_empty = s->held.head == NULL;
+    fl_chunk_queue_push(&s->held, c);
+    if (was_empty)
+        s->toxic->type->timer(s);
+}
+
+void fl_stage_eof_after_held(fl_stage_t *s)
+{
+    if (!s->held.head)
+        fl_stage_emit_eof(s);
+}
+
+fl_chunk_t *fl_stage_take(fl_stage_t *s, size_t max)
+{
+    fl_chunk_t *c = s->held.head;
+    if (!c)
+        return NULL;
+    if (c->len - c->off <= max)
+        return fl_chunk_queue_pop(&s->held);
+    fl_chunk_t *head = fl_chunk_split(c, max);
+    if (head)
+        s->held.bytes -= max;
+    return head;
+}
+
 void fl_stage_drop(fl_stage_t *s, fl_chunk_t *ch)
 {
     size_t n = ch->len - ch->off;

@@ -117,6 +117,16 @@ const fl_toxic_type_t *fl_toxic_type_find(const char *name);
 void fl_stage_emit(fl_stage_t *s, fl_chunk_t *c);
 /* Passes the source's EOF on (after everything emitted before). */
 void fl_stage_emit_eof(fl_stage_t *s);
+/* For toxics that hold data and release it on a schedule: counts c's bytes, queues it on
+ * s->held, and, when the hold was empty, calls the type's timer function at once (the one
+ * function that releases what is due and arms the timer for the rest). */
+void fl_stage_hold(fl_stage_t *s, fl_chunk_t *c);
+/* An eof() for such toxics: passes the EOF on now if nothing is held; otherwise the timer
+ * function passes it on once the hold is empty (it checks s->got_eof). */
+void fl_stage_eof_after_held(fl_stage_t *s);
+/* Takes up to max bytes from the head of s->held (the whole head chunk when it fits, else
+ * a split); NULL when nothing is held or on FL_ENOMEM. */
+fl_chunk_t *fl_stage_take(fl_stage_t *s, size_t max);
 /* Discards c, counting it as dropped. */
 void fl_stage_drop(fl_stage_t *s, fl_chunk_t *c);
 /* One-shot timer in nanoseconds (millisecond resolution on the loop); restarts if running. */

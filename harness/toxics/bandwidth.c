@@ -21,17 +21,9 @@ static void pump(fl_stage_t *s)
             fl_stage_timer_start(s, st->next_free - now);
             return;
         }
-        fl_chunk_t *c = s->held.head;
-        size_t left = c->len - c->off;
-        fl_chunk_t *out;
-        if (left <= slice) {
-            out = fl_chunk_queue_pop(&s->held);
-        } else {
-            out = fl_chunk_split(c, slice);
-            if (!out)
-                return;
-            s->held.bytes -= slice;
-        }
+        fl_chunk_t *out = fl_stage_take(s, slice);
+        if (!out)
+            return;
         size_t n = out->len - out->off;
         /* a timer up to one slice late (a busy loop) keeps the schedule, so the rate holds on
          * average; after a longer idle spell the schedule starts afresh (no burst builds up) */
@@ -46,17 +38,7 @@ static void pump(fl_stage_t *s)
 static void data(fl_stage_t *s, fl_chunk_t *c)
 {
     s->toxic->stats.chunks++;
-    s->toxic->stats.bytes += c->len - c->off;
-    int was_empty = s->held.head == NULL;
-    fl_chunk_queue_push(&s->held, c);
-    if (was_empty)
-        pump(s);
-}
-
-static void eof(fl_stage_t *s)
-{
-    if (!s->held.head)
-        fl_stage_emit_eof(s);
+    fl_stage_hold(s, c);
 }
 
 const fl_toxic_type_t fl_toxic_bandwidth = {
@@ -65,6 +47,6 @@ const fl_toxic_type_t fl_toxic_bandwidth = {
     .params = {{"kbps", 1, 1e9, 0, 1, "kilobits (1000 bits) per second"}},
     .state_size = sizeof(bandwidth_t),
     .data = data,
-    .eof = eof,
+    .eof = fl_stage_eof_after_held,
     .timer = pump,
 };

@@ -31,17 +31,7 @@ static void data(fl_stage_t *s, fl_chunk_t *c)
     st->last_due = due;
     c->due_ns = due;
     s->toxic->stats.chunks++;
-    s->toxic->stats.bytes += c->len - c->off;
-    int was_empty = s->held.head == NULL;
-    fl_chunk_queue_push(&s->held, c);
-    if (was_empty)
-        pump(s);
-}
-
-static void eof(fl_stage_t *s)
-{
-    if (!s->held.head)
-        fl_stage_emit_eof(s);
+    fl_stage_hold(s, c);
 }
 
 const fl_toxic_type_t fl_toxic_latency = {
@@ -51,6 +41,6 @@ const fl_toxic_type_t fl_toxic_latency = {
                {"jitter", 0, 3600000, 0, 0, "random spread in milliseconds (uniform)"}},
     .state_size = sizeof(latency_t),
     .data = data,
-    .eof = eof,
+    .eof = fl_stage_eof_after_held,
     .timer = pump,
 };

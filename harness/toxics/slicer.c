@@ -24,17 +24,9 @@ static void pump(fl_stage_t *s)
             fl_stage_timer_start(s, st->next_due - now);
             return;
         }
-        fl_chunk_t *c = s->held.head;
-        size_t n = slice_size(s), left = c->len - c->off;
-        fl_chunk_t *out;
-        if (n >= left) {
-            out = fl_chunk_queue_pop(&s->held);
-        } else {
-            out = fl_chunk_split(c, n);
-            if (!out)
-                return;
-            s->held.bytes -= n;
-        }
+        fl_chunk_t *out = fl_stage_take(s, slice_size(s));
+        if (!out)
+            return;
         s->toxic->stats.chunks++;
         /* Keep the schedule even though the timer fires up to a tick late: only restart it
          * from now when it has fallen further behind than a tick (or a gap). */
@@ -50,17 +42,7 @@ static void pump(fl_stage_t *s)
 
 static void data(fl_stage_t *s, fl_chunk_t *c)
 {
-    s->toxic->stats.bytes += c->len - c->off;
-    int was_empty = s->held.head == NULL;
-    fl_chunk_queue_push(&s->held, c);
-    if (was_empty)
-        pump(s);
-}
-
-static void eof(fl_stage_t *s)
-{
-    if (!s->held.head)
-        fl_stage_emit_eof(s);
+    fl_stage_hold(s, c);
 }
 
 const fl_toxic_type_t fl_toxic_slicer = {
@@ -71,6 +53,6 @@ const fl_toxic_type_t fl_toxic_slicer = {
                {"delay_us", 0, 6e7, 0, 0, "pause between slices in microseconds"}},
     .state_size = sizeof(slicer_t),
     .data = data,
-    .eof = eof,
+    .eof = fl_stage_eof_after_held,
     .timer = pump,
 };
