@@ -1,14 +1,22 @@
 /* echo-svc: the smallest service that follows faultline's wiring contract, so the harness
- * can test spawning, readiness, logs, signals, links and load against something simple. It
- * listens on $BIND:$PORT (default 127.0.0.1:8080) and answers:
- *   GET /healthz          200 "ok"
+ * can test spawning, readiness, logs, signals, links, load and discovery against something
+ * simple. It listens on $BIND:$PORT (default 127.0.0.1:8080) and answers:
+ *   GET /healthz          200 "ok" (500 "unhealthy" while /unhealthy is on)
+ *   /unhealthy?on=1|0     turns that failure on or off, so a scenario can fail the Consul
+ *                         check without killing the process
  *   /delay?ms=N           the echo below, N ms later (0..3600000)
  *   /status?code=N        the echo below with status N (200..599)
  *   /exit?code=N          no answer: the process exits at once with code N (0..255)
  *   anything else         200 {"instance","service","method","path","body"} as JSON
- * ECHO_STARTUP_DELAY_MS=N waits N ms before listening. Every notable event is one line on
- * stdout ("echo[users-1]: listening on 127.0.0.1:8080"), errors one line on stderr. SIGTERM
- * and SIGINT close everything and exit 0; a bad PORT or delay exits 2, a failed listen 1. */
+ * ECHO_STARTUP_DELAY_MS=N waits N ms before listening. When CONSUL_HTTP_ADDR is set (and
+ * ECHO_REGISTER is not "0"), once listening it registers itself with that agent as real
+ * services do: ID $INSTANCE_ID, name $SERVICE_NAME, tags from ECHO_TAGS (a comma list), and
+ * an HTTP check on /healthz every ECHO_CHECK_INTERVAL (1s); a failed registration is retried
+ * after 100 ms, doubling up to 2 s, until it succeeds. On SIGTERM or SIGINT it deregisters
+ * (waiting 1 s at most), unless FAULTLINE_BUG contains "no-deregister", a defect on purpose
+ * for the suites to catch. Every notable event is one line on stdout ("echo[users-1]:
+ * listening on 127.0.0.1:8080"), errors one line on stderr. SIGTERM and SIGINT close
+ * everything and exit 0; a bad variable exits 2, a failed listen 1. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,10 +28,35 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "lib/buf.h"
+#include "lib/dur.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
+#include "lib/httpc.h"
 #include "lib/httpd.h"
 
 #define MAX_DELAY_MS 3600000L
+#define REGISTER_TIMEOUT_MS 2000
+#define DEREGISTER_TIMEOUT_MS 1000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define MS 1000000ULL /* nanoseconds */
+
+/* Registration with the local Consul agent. */
+typedef struct {
+    int enabled;
+    char addr[96]; /* CONSUL_HTTP_ADDR as given, for logs */
+    char host[64]; /* an IP literal, as lib/httpc wants it */
+    int port;
+    const char *tags;
+    const char *check_interval;
+    int no_deregister; /* FAULTLINE_BUG=no-deregister */
+    char *body;        /* the registration, JSON */
+    fl_httpc_req_t *req;
+    uv_timer_t retry;
+    uint64_t backoff_ms;
+    int registered;
+} consul_t;
 
 typedef struct {
     uv_loop_t *loop;
@@ -36,6 +69,8 @@ typedef struct {
     uv_signal_t sigterm;
     uv_signal_t sigint;
     uv_timer_t startup;
+    consul_t consul;
+    int unhealthy;
     int stopping;
     int exit_code;
 } echo_t;
@@ -55,6 +90,17 @@ static void say(const echo_t *e, const char *fmt, ...)
     printf("echo[%s]: ", e->instance);
     vprintf(fmt, ap);
     putchar('\n');
+    va_end(ap);
+}
+
+static void complain(const echo_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void complain(const echo_t *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "echo[%s]: ", e->instance);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
 }
 
@@ -149,13 +195,30 @@ static void start_delay(echo_t *e, fl_httpd_exchange_t *ex)
     uv_timer_start(&d->timer, on_delay, (uint64_t)ms, 0);
 }
 
+static void set_unhealthy(echo_t *e, fl_httpd_exchange_t *ex)
+{
+    long on;
+    if (param_long(ex, "on", 0, 1, &on)) {
+        respond_text(ex, 400, "on must be 1 or 0\n");
+        return;
+    }
+    e->unhealthy = (int)on;
+    say(e, "/healthz now answers %s, as %s asked", on ? "500" : "200", fl_httpd_exchange_peer(ex));
+    respond_text(ex, 200, on ? "unhealthy\n" : "healthy\n");
+}
+
 static void handle(fl_httpd_exchange_t *ex, void *arg)
 {
     echo_t *e = arg;
     const char *path = fl_httpd_path(ex);
     long code;
     if (strcmp(path, "/healthz") == 0) {
-        fl_httpd_respond(ex, 200, NULL, "text/plain", "ok", 2);
+        if (e->unhealthy)
+            fl_httpd_respond(ex, 500, NULL, "text/plain", "unhealthy", 9);
+        else
+            fl_httpd_respond(ex, 200, NULL, "text/plain", "ok", 2);
+    } else if (strcmp(path, "/unhealthy") == 0) {
+        set_unhealthy(e, ex);
     } else if (strcmp(path, "/delay") == 0) {
         start_delay(e, ex);
     } else if (strcmp(path, "/status") == 0) {
@@ -175,6 +238,179 @@ static void handle(fl_httpd_exchange_t *ex, void *arg)
     }
 }
 
+/* ------------------------------------------------------------ consul ---- */
+
+/* What went wrong with a Consul call, in a few words: the error, or the status and the first
+ * line of the body (where Consul puts its reason), made safe for a log line. */
+static void describe_failure(const fl_httpc_result_t *res, char *out, size_t outlen)
+{
+    if (res->error) {
+        snprintf(out, outlen, "%s", fl_strerror(res->error));
+        return;
+    }
+    char reason[120];
+    size_t i;
+    for (i = 0; i < res->body_len && i + 1 < sizeof reason && res->body[i] != '\n'; i++)
+        reason[i] = (res->body[i] >= ' ' && res->body[i] < 0x7f) ? res->body[i] : '?';
+    reason[i] = '\0';
+    snprintf(out, outlen, "HTTP %d%s%s", res->status, i ? ": " : "", reason);
+}
+
+/* The tags in a comma-separated list, blanks around each trimmed, empty ones skipped. */
+static json_t *tags_json(const char *list)
+{
+    json_t *tags = json_array();
+    for (const char *s = list; tags && s && *s;) {
+        size_t n = strcspn(s, ",");
+        const char *start = s, *end = s + n;
+        s = *end ? end + 1 : end;
+        while (start < end && (*start == ' ' || *start == '\t'))
+            start++;
+        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        if (end > start)
+            json_array_append_new(tags, json_stringn(start, (size_t)(end - start)));
+    }
+    return tags;
+}
+
+/* The registration document, or NULL (out of memory, or a variable that is not UTF-8). */
+static char *registration_body(const echo_t *e, int port)
+{
+    char check[160];
+    if (strchr(e->bind, ':')) /* IPv6 */
+        snprintf(check, sizeof check, "http://[%s]:%d/healthz", e->bind, port);
+    else
+        snprintf(check, sizeof check, "http://%s:%d/healthz", e->bind, port);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:i, s:o, s:{s:s, s:s, s:s, s:s}}", "ID", e->instance, "Name",
+                  e->service, "Address", e->bind, "Port", port, "Tags", tags_json(e->consul.tags),
+                  "Check", "HTTP", check, "Interval", e->consul.check_interval, "Timeout", "1s",
+                  "DeregisterCriticalServiceAfter", "1m");
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+static void send_registration(echo_t *e);
+
+static void on_retry(uv_timer_t *timer)
+{
+    send_registration(timer->data);
+}
+
+static void registration_failed(echo_t *e, const char *why)
+{
+    char delay[32];
+    uint64_t ms = e->consul.backoff_ms;
+    fl_dur_format(ms * MS, delay, sizeof delay);
+    complain(e, "registration failed: %s (retrying in %s)", why, delay);
+    e->consul.backoff_ms = ms * 2 < BACKOFF_MAX_MS ? ms * 2 : BACKOFF_MAX_MS;
+    uv_timer_start(&e->consul.retry, on_retry, ms, 0);
+}
+
+static void on_registered(void *arg, const fl_httpc_result_t *res)
+{
+    echo_t *e = arg;
+    char why[160];
+    e->consul.req = NULL;
+    if (!res->error && res->status == 200) {
+        e->consul.registered = 1;
+        say(e, "registered with consul at %s as %s", e->consul.addr, e->instance);
+        return;
+    }
+    describe_failure(res, why, sizeof why);
+    registration_failed(e, why);
+}
+
+static void send_registration(echo_t *e)
+{
+    fl_httpc_opts_t o = {.method = "PUT",
+                         .host = e->consul.host,
+                         .port = e->consul.port,
+                         .target = "/v1/agent/service/register",
+                         .headers = "Content-Type: application/json\r\n",
+                         .body = e->consul.body,
+                         .body_len = strlen(e->consul.body),
+                         .timeout_ns = REGISTER_TIMEOUT_MS * MS};
+    int rc = fl_httpc_request(e->loop, &o, on_registered, e, &e->consul.req);
+    if (rc)
+        registration_failed(e, fl_strerror(rc));
+}
+
+static void start_registration(echo_t *e)
+{
+    e->consul.body = registration_body(e, fl_httpd_port(e->httpd));
+    if (!e->consul.body) {
+        complain(e, "cannot register: SERVICE_NAME, INSTANCE_ID, BIND and ECHO_TAGS must be "
+                    "UTF-8");
+        return;
+    }
+    e->consul.backoff_ms = BACKOFF_MIN_MS;
+    send_registration(e);
+}
+
+static void on_deregistered(void *arg, const fl_httpc_result_t *res)
+{
+    echo_t *e = arg;
+    char why[160];
+    if (!res->error && res->status == 200) {
+        say(e, "deregistered from consul");
+        return;
+    }
+    describe_failure(res, why, sizeof why);
+    complain(e, "deregistration failed: %s", why);
+}
+
+/* Appends s to b with everything but RFC 3986's unreserved characters percent-encoded. */
+static int append_escaped(fl_buf_t *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c))
+            rc = fl_buf_append(b, s, 1);
+        else
+            rc = fl_buf_printf(b, "%%%02X", c);
+    }
+    return rc;
+}
+
+/* Stopping: no more registration attempts, and the registration (or an attempt that may have
+ * reached the agent) is undone, in 1 s at most. The request keeps the loop alive until then. */
+static void leave_consul(echo_t *e)
+{
+    int maybe_registered = e->consul.registered || e->consul.req;
+    if (e->consul.req) {
+        fl_httpc_cancel(e->consul.req);
+        e->consul.req = NULL;
+    }
+    if (!maybe_registered)
+        return;
+    if (e->consul.no_deregister) {
+        say(e, "not deregistering from consul (FAULTLINE_BUG=no-deregister)");
+        return;
+    }
+    fl_buf_t target = FL_BUF_INIT;
+    int rc = fl_buf_puts(&target, "/v1/agent/service/deregister/");
+    if (!rc)
+        rc = append_escaped(&target, e->instance);
+    if (!rc) {
+        fl_httpc_opts_t o = {.method = "PUT",
+                             .host = e->consul.host,
+                             .port = e->consul.port,
+                             .target = target.data,
+                             .timeout_ns = DEREGISTER_TIMEOUT_MS * MS};
+        rc = fl_httpc_request(e->loop, &o, on_deregistered, e, NULL);
+    }
+    fl_buf_free(&target);
+    if (rc)
+        complain(e, "deregistration failed: %s", fl_strerror(rc));
+}
+
+/* ------------------------------------------------------------ lifecycle ---- */
+
 static void on_httpd_closed(fl_httpd_t *h, void *arg)
 {
     echo_t *e = arg;
@@ -189,8 +425,11 @@ static void stop(echo_t *e, const char *why)
     say(e, "stopping on %s", why);
     uv_close((uv_handle_t *)&e->sigterm, NULL);
     uv_close((uv_handle_t *)&e->sigint, NULL);
+    uv_close((uv_handle_t *)&e->consul.retry, NULL);
     if (!uv_is_closing((uv_handle_t *)&e->startup))
         uv_close((uv_handle_t *)&e->startup, NULL);
+    if (e->consul.enabled)
+        leave_consul(e);
     if (e->httpd)
         fl_httpd_close(e->httpd, on_httpd_closed, e);
 }
@@ -205,8 +444,7 @@ static void listen_now(echo_t *e)
     fl_httpd_config_t cfg = {.handler = handle, .on_abort = on_abort, .arg = e};
     int rc = fl_httpd_start(e->loop, e->bind, e->port, &cfg, &e->httpd);
     if (rc) {
-        fprintf(stderr, "echo[%s]: cannot listen on %s:%d: %s\n", e->instance, e->bind, e->port,
-                fl_strerror(rc));
+        complain(e, "cannot listen on %s:%d: %s", e->bind, e->port, fl_strerror(rc));
         e->exit_code = 1;
         e->httpd = NULL;
         stop(e, "listen failure");
@@ -216,6 +454,8 @@ static void listen_now(echo_t *e)
         say(e, "listening on [%s]:%d", e->bind, fl_httpd_port(e->httpd));
     else
         say(e, "listening on %s:%d", e->bind, fl_httpd_port(e->httpd));
+    if (e->consul.enabled)
+        start_registration(e);
 }
 
 static void on_startup_timer(uv_timer_t *timer)
@@ -225,10 +465,55 @@ static void on_startup_timer(uv_timer_t *timer)
     listen_now(e);
 }
 
+/* ------------------------------------------------------------ configuration ---- */
+
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return v && *v ? v : fallback;
+}
+
+/* CONSUL_HTTP_ADDR: "IP:PORT", "localhost:PORT", with or without "http://". */
+static int parse_consul_addr(const char *s, char *host, size_t hostlen, int *port)
+{
+    struct sockaddr_in6 sa;
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    if (fl_hostport_parse(s, 0, host, hostlen, port))
+        return FL_ESYNTAX;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, hostlen, "127.0.0.1");
+    if (uv_ip4_addr(host, *port, (struct sockaddr_in *)&sa) &&
+        uv_ip6_addr(host, *port, (struct sockaddr_in6 *)&sa))
+        return FL_ESYNTAX;
+    return 0;
+}
+
+/* Reads the Consul part of the environment; a message on stderr and FL_E* on a mistake. */
+static int configure_consul(echo_t *e)
+{
+    consul_t *c = &e->consul;
+    const char *addr = getenv("CONSUL_HTTP_ADDR");
+    const char *bug = getenv("FAULTLINE_BUG");
+    uint64_t ns;
+    if (!addr || !*addr || strcmp(env_or("ECHO_REGISTER", "1"), "0") == 0)
+        return 0;
+    if (strlen(addr) >= sizeof c->addr ||
+        parse_consul_addr(addr, c->host, sizeof c->host, &c->port)) {
+        complain(e, "bad CONSUL_HTTP_ADDR '%s': want IP:PORT", addr);
+        return FL_ESYNTAX;
+    }
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->check_interval = env_or("ECHO_CHECK_INTERVAL", "1s");
+    if (fl_dur_parse(c->check_interval, &ns) || ns == 0) {
+        complain(e, "bad ECHO_CHECK_INTERVAL '%s': want a duration such as 1s or 500ms",
+                 c->check_interval);
+        return FL_ESYNTAX;
+    }
+    c->tags = getenv("ECHO_TAGS");
+    c->no_deregister = bug && strstr(bug, "no-deregister");
+    c->enabled = 1;
+    return 0;
 }
 
 int main(void)
@@ -247,26 +532,28 @@ int main(void)
     e.instance = env_or("INSTANCE_ID", e.service);
     e.bind = env_or("BIND", "127.0.0.1");
     if (parse_long(env_or("PORT", "8080"), 0, 65535, &v)) {
-        fprintf(stderr, "echo[%s]: bad PORT '%s': want an integer in 0..65535\n", e.instance,
-                env_or("PORT", ""));
+        complain(&e, "bad PORT '%s': want an integer in 0..65535", env_or("PORT", ""));
         return 2;
     }
     e.port = (int)v;
     if (parse_long(env_or("ECHO_STARTUP_DELAY_MS", "0"), 0, MAX_DELAY_MS, &v)) {
-        fprintf(stderr, "echo[%s]: bad ECHO_STARTUP_DELAY_MS '%s': want 0..%ld\n", e.instance,
-                env_or("ECHO_STARTUP_DELAY_MS", ""), MAX_DELAY_MS);
+        complain(&e, "bad ECHO_STARTUP_DELAY_MS '%s': want 0..%ld",
+                 env_or("ECHO_STARTUP_DELAY_MS", ""), MAX_DELAY_MS);
         return 2;
     }
     e.startup_delay_ms = v;
+    if (configure_consul(&e))
+        return 2;
 
     if (uv_loop_init(&loop)) {
-        fprintf(stderr, "echo[%s]: cannot create the event loop\n", e.instance);
+        complain(&e, "cannot create the event loop");
         return 1;
     }
     uv_signal_init(&loop, &e.sigterm);
     uv_signal_init(&loop, &e.sigint);
     uv_timer_init(&loop, &e.startup);
-    e.sigterm.data = e.sigint.data = e.startup.data = &e;
+    uv_timer_init(&loop, &e.consul.retry);
+    e.sigterm.data = e.sigint.data = e.startup.data = e.consul.retry.data = &e;
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
     uv_signal_start(&e.sigint, on_signal, SIGINT);
 
@@ -281,8 +568,9 @@ int main(void)
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
+    free(e.consul.body);
     if (rc) {
-        fprintf(stderr, "echo[%s]: handles left open at exit: %s\n", e.instance, uv_strerror(rc));
+        complain(&e, "handles left open at exit: %s", uv_strerror(rc));
         return 1;
     }
     return e.exit_code;

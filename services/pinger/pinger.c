@@ -1,21 +1,30 @@
 /* pinger: a small HTTP/1.1 client that follows faultline's wiring contract, so tests can watch
- * links and faults through a real client. Its targets are the comma-separated host:port list
- * in the variable PINGER_TARGET_VAR names (default ECHO_ADDR: the links to an `echo` service it
- * `needs`). Every PINGER_INTERVAL_MS (50) it sends one GET PINGER_PATH ("/ping") to the next
- * target, round robin: on a new connection each time, or with PINGER_KEEPALIVE=1 on one
- * persistent connection per target (reopened after a failure). A target has at most one
- * request in flight; a tick whose target is busy goes to the next free one, or is skipped.
- * A request unanswered after PINGER_TIMEOUT_MS (1000) fails. Each request ends in one line:
+ * links, faults and discovery through a real client. Its targets are the comma-separated
+ * host:port list in the variable PINGER_TARGET_VAR names (default ECHO_ADDR: the links to an
+ * `echo` service it `needs`), or, when PINGER_CONSUL_SERVICE names a service, the passing
+ * instances of that service as its Consul agent (CONSUL_HTTP_ADDR) tells them: it watches
+ * /v1/health/service/NAME?passing with blocking queries (index from X-Consul-Index, started
+ * over when it goes backwards; wait PINGER_CONSUL_WAIT, default 10s), takes each entry's
+ * Service.Address (Node.Address when empty) and Service.Port, replaces its targets at once on
+ * every answer and logs "targets: [a,b] (index N)"; a failed query is retried after 100 ms,
+ * doubling up to 2 s, and the targets stay as they were meanwhile. A dropped target's request
+ * in flight still ends normally. Every PINGER_INTERVAL_MS (50) it sends one GET PINGER_PATH
+ * ("/ping") to the next target, round robin: on a new connection each time, or with
+ * PINGER_KEEPALIVE=1 on one persistent connection per target (reopened after a failure). A
+ * target has at most one request in flight; a tick whose target is busy goes to the next free
+ * one, or is skipped. A request unanswered after PINGER_TIMEOUT_MS (1000) fails. Each request
+ * ends in one line:
  *
  *   ping seq=17 target=127.3.0.2:41234 result=ok status=200 ms=1.5 bytes=74 conn=9 instance=e-2
  *
  * result is ok (2xx), http_error (other status), refused, reset, timeout, closed (EOF before
- * a full response) or error; status, bytes (of the body) and instance (from an echo-svc JSON
- * answer) are "-" when unknown; conn numbers connections in the order they were opened;
- * failures add error=<reason>. It listens on $BIND:$PORT and answers GET /stats (JSON counts
- * per result and per target), /healthz, and anything else with {"instance","service","path"}
- * and a "served" line, so pingers can call each other. SIGTERM and SIGINT exit 0; a bad
- * variable exits 2; a failed listen exits 1. */
+ * a full response) or error; with no target at all (Consul lists none) a tick logs
+ * result=no_target with target=- and sends nothing. status, bytes (of the body) and instance
+ * (from an echo-svc JSON answer) are "-" when unknown; conn numbers connections in the order
+ * they were opened (0: none); failures add error=<reason>. It listens on $BIND:$PORT and
+ * answers GET /stats (JSON counts per result, and per current target), /healthz, and anything
+ * else with {"instance","service","path"} and a "served" line, so pingers can call each
+ * other. SIGTERM and SIGINT exit 0; a bad variable exits 2; a failed listen exits 1. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,14 +36,22 @@
 #include <uv.h>
 
 #include "lib/buf.h"
+#include "lib/dur.h"
 #include "lib/err.h"
 #include "lib/hostport.h"
 #include "lib/http.h"
+#include "lib/httpc.h"
 #include "lib/httpd.h"
 
 #define MAX_HEAD (16 * 1024)
 #define MAX_BODY (4 * 1024 * 1024)
 #define MAX_MS 3600000L
+#define MS 1000000ULL /* nanoseconds */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define QUERY_MIN_GAP_MS 50       /* between the starts of two health queries: a rate limit */
+#define QUERY_SLACK_MS 5000       /* a blocking query may take wait + wait/16 + this */
+#define MAX_CONSUL_BODY (4 << 20) /* a health answer larger than this is refused */
 
 enum {
     RES_OK,
@@ -44,10 +61,11 @@ enum {
     RES_TIMEOUT,
     RES_CLOSED,
     RES_ERROR,
+    RES_NO_TARGET,
     NRESULTS
 };
 static const char *const result_names[NRESULTS] = {"ok",      "http_error", "refused", "reset",
-                                                   "timeout", "closed",     "error"};
+                                                   "timeout", "closed",     "error",   "no_target"};
 
 typedef struct pinger pinger_t;
 typedef struct target target_t;
@@ -79,6 +97,14 @@ typedef struct {
     char data[];
 } wreq_t;
 
+/* Where a target is: its address as logs show it, and as connect wants it. */
+typedef struct {
+    char addr[80];
+    struct sockaddr_storage sa;
+} endpoint_t;
+
+/* A target lives from its creation to the close of its timer (target_close). A target Consul no
+ * longer lists is retired: dropped from the list at once, closed when its request ends. */
 struct target {
     pinger_t *p;
     char addr[80];
@@ -86,10 +112,27 @@ struct target {
     conn_t *conn;     /* the request's connection; with keep-alive, kept between requests */
     uv_timer_t timer; /* the request's timeout */
     int busy;
+    int retired;
+    target_t *next_retired;
     uint64_t seq;
     uint64_t t0;
     uint64_t counts[NRESULTS];
 };
+
+/* Discovery through a Consul agent's blocking health queries. */
+typedef struct {
+    const char *service; /* NULL: static targets */
+    char addr[96];       /* CONSUL_HTTP_ADDR as given, for logs */
+    char host[64];       /* an IP literal, as lib/httpc wants it */
+    int port;
+    const char *wait;
+    uint64_t wait_ns;
+    uint64_t index; /* X-Consul-Index of the last answer; 0 before the first */
+    fl_httpc_req_t *req;
+    uv_timer_t timer; /* starts the next query */
+    uint64_t backoff_ms;
+    uint64_t started; /* uv_now() at the start of the last query */
+} discovery_t;
 
 struct pinger {
     uv_loop_t *loop;
@@ -101,11 +144,16 @@ struct pinger {
     long interval_ms;
     long timeout_ms;
     int keepalive;
-    target_t *targets;
+    endpoint_t *endpoints; /* PINGER_TARGET_VAR's, until the targets are made from them */
+    size_t nendpoints;
+    target_t **targets;
     size_t ntargets;
+    target_t *retired; /* dropped targets whose request is still running */
     size_t next;
     uint64_t seq;
     uint64_t conns;
+    uint64_t counts[NRESULTS]; /* every ping's, dropped targets' included */
+    discovery_t consul;
     fl_httpd_t *httpd;
     uv_timer_t tick;
     uv_signal_t sigterm;
@@ -122,6 +170,17 @@ static void say(const pinger_t *p, const char *fmt, ...)
     printf("pinger[%s]: ", p->instance);
     vprintf(fmt, ap);
     putchar('\n');
+    va_end(ap);
+}
+
+static void complain(const pinger_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void complain(const pinger_t *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "pinger[%s]: ", p->instance);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
 }
 
@@ -196,8 +255,11 @@ static void body_instance(const char *body, size_t len, char *out, size_t outlen
     json_decref(doc);
 }
 
+static void target_close(target_t *t);
+static void unlink_retired(target_t *t);
+
 /* Ends the target's request with its result: one line on stdout, the counters, and the
- * connection closed unless it may carry the next request. */
+ * connection closed unless it may carry the next request (and the target, if retired). */
 static void finish(target_t *t, int result, const char *why)
 {
     pinger_t *p = t->p;
@@ -217,17 +279,20 @@ static void finish(target_t *t, int result, const char *why)
         body_instance(body, len, instance, sizeof instance);
     }
     t->counts[result]++;
+    p->counts[result]++;
     printf(
         "ping seq=%llu target=%s result=%s status=%s ms=%.3f bytes=%s conn=%llu instance=%s%s%s\n",
         (unsigned long long)t->seq, t->addr, result_names[result], status,
         (double)(uv_hrtime() - t->t0) / 1e6, bytes, c ? (unsigned long long)c->id : 0ULL,
         instance[0] ? instance : "-", why ? " error=" : "", why ? why : "");
-    if (!c)
-        return;
-    if (answered && p->keepalive && c->keep_alive)
+    if (c && answered && p->keepalive && c->keep_alive)
         response_reset(c);
-    else
+    else if (c)
         conn_close(c);
+    if (t->retired) {
+        unlink_retired(t);
+        target_close(t);
+    }
 }
 
 /* Parses what c->in holds: 1 when the response is complete, 0 when more is needed, or a
@@ -418,17 +483,121 @@ static void start_request(target_t *t)
         open_conn(t);
 }
 
+/* A tick with nowhere to send: logged like a ping, so a scenario sees the gap. */
+static void no_target(pinger_t *p)
+{
+    p->counts[RES_NO_TARGET]++;
+    printf("ping seq=%llu target=- result=no_target status=- ms=0.000 bytes=- conn=0 "
+           "instance=-\n",
+           (unsigned long long)++p->seq);
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     pinger_t *p = timer->data;
+    if (p->ntargets == 0) {
+        no_target(p);
+        return;
+    }
     for (size_t k = 0; k < p->ntargets; k++) {
         size_t i = (p->next + k) % p->ntargets;
-        if (!p->targets[i].busy) {
+        if (!p->targets[i]->busy) {
             p->next = (i + 1) % p->ntargets;
-            start_request(&p->targets[i]);
+            start_request(p->targets[i]);
             return;
         }
     }
+}
+
+/* ------------------------------------------------------------ targets ---- */
+
+static void target_freed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Abandons the target's request (if any, without a line), its connection and the target. */
+static void target_close(target_t *t)
+{
+    t->busy = 0;
+    if (t->conn)
+        conn_close(t->conn);
+    uv_close((uv_handle_t *)&t->timer, target_freed);
+}
+
+static void unlink_retired(target_t *t)
+{
+    target_t **at = &t->p->retired;
+    while (*at && *at != t)
+        at = &(*at)->next_retired;
+    if (*at)
+        *at = t->next_retired;
+    t->retired = 0;
+}
+
+/* A target no longer listed: closed now, or when its request in flight ends. */
+static void retire(target_t *t)
+{
+    if (!t->busy) {
+        target_close(t);
+        return;
+    }
+    t->retired = 1;
+    t->next_retired = t->p->retired;
+    t->p->retired = t;
+}
+
+static target_t *target_new(pinger_t *p, const endpoint_t *ep)
+{
+    target_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->p = p;
+    memcpy(t->addr, ep->addr, sizeof t->addr);
+    t->sa = ep->sa;
+    uv_timer_init(p->loop, &t->timer);
+    t->timer.data = t;
+    return t;
+}
+
+/* Makes eps[0..n) the targets, in that order, at once: a target still listed keeps its
+ * connection, request and counts; the others are retired. FL_ENOMEM leaves the list as it was. */
+static int replace_targets(pinger_t *p, const endpoint_t *eps, size_t n)
+{
+    target_t **next = calloc(n ? n : 1, sizeof *next);
+    char *kept = calloc(p->ntargets ? p->ntargets : 1, 1); /* kept[j]: targets[j] stays */
+    if (!next || !kept)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < p->ntargets && !next[i]; j++) {
+            if (!kept[j] && strcmp(p->targets[j]->addr, eps[i].addr) == 0) {
+                kept[j] = 1;
+                next[i] = p->targets[j];
+            }
+        }
+        if (!next[i] && !(next[i] = target_new(p, &eps[i])))
+            goto fail;
+    }
+    for (size_t j = 0; j < p->ntargets; j++)
+        if (!kept[j])
+            retire(p->targets[j]);
+    free(kept);
+    free(p->targets);
+    p->targets = next;
+    p->ntargets = n;
+    p->next = n ? p->next % n : 0;
+    return 0;
+fail:
+    for (size_t i = 0; next && i < n && next[i]; i++) {
+        int fresh = 1;
+        for (size_t j = 0; j < p->ntargets; j++)
+            fresh &= p->targets[j] != next[i];
+        if (fresh)
+            target_close(next[i]);
+    }
+    free(next);
+    free(kept);
+    return FL_ENOMEM;
 }
 
 /* ------------------------------------------------------------ serving ---- */
@@ -452,22 +621,18 @@ static void respond_json(fl_httpd_exchange_t *ex, json_t *doc)
     json_decref(doc);
 }
 
+/* Counts of every ping logged ("requests", no_target included), and per current target. */
 static void respond_stats(pinger_t *p, fl_httpd_exchange_t *ex)
 {
-    uint64_t total[NRESULTS] = {0};
     json_t *targets = json_object();
-    for (size_t i = 0; i < p->ntargets; i++) {
-        target_t *t = &p->targets[i];
-        for (int r = 0; r < NRESULTS; r++)
-            total[r] += t->counts[r];
-        json_object_set_new(targets, t->addr, counts_json(t->counts));
-    }
+    for (size_t i = 0; i < p->ntargets; i++)
+        json_object_set_new(targets, p->targets[i]->addr, counts_json(p->targets[i]->counts));
     json_int_t done = 0;
     for (int r = 0; r < NRESULTS; r++)
-        done += (json_int_t)total[r];
+        done += (json_int_t)p->counts[r];
     respond_json(ex, json_pack("{s:s, s:I, s:I, s:o, s:o}", "instance", p->instance, "requests",
                                done, "connections", (json_int_t)p->conns, "results",
-                               counts_json(total), "targets", targets));
+                               counts_json(p->counts), "targets", targets));
 }
 
 static void handle(fl_httpd_exchange_t *ex, void *arg)
@@ -483,6 +648,221 @@ static void handle(fl_httpd_exchange_t *ex, void *arg)
         respond_json(ex, json_pack("{s:s, s:s, s:s}", "instance", p->instance, "service",
                                    p->service, "path", path));
     }
+}
+
+/* ------------------------------------------------------------ discovery ---- */
+
+/* Fills ep from an IP literal ("localhost" counts as 127.0.0.1) and a port; FL_ESYNTAX when
+ * host is no IP address. */
+static int endpoint_set(endpoint_t *ep, const char *host, int port)
+{
+    if (strcmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ep->sa) == 0) {
+        snprintf(ep->addr, sizeof ep->addr, "%s:%d", host, port);
+        return 0;
+    }
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ep->sa) == 0) {
+        snprintf(ep->addr, sizeof ep->addr, "[%s]:%d", host, port);
+        return 0;
+    }
+    return FL_ESYNTAX;
+}
+
+/* Appends s to b with everything but RFC 3986's unreserved characters percent-encoded. */
+static int append_escaped(fl_buf_t *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c))
+            rc = fl_buf_append(b, s, 1);
+        else
+            rc = fl_buf_printf(b, "%%%02X", c);
+    }
+    return rc;
+}
+
+/* What went wrong with a Consul call, in a few words: the error, or the status and the first
+ * line of the body (where Consul puts its reason), made safe for a log line. */
+static void describe_failure(const fl_httpc_result_t *res, char *out, size_t outlen)
+{
+    if (res->error) {
+        snprintf(out, outlen, "%s", fl_strerror(res->error));
+        return;
+    }
+    char reason[120];
+    size_t i;
+    for (i = 0; i < res->body_len && i + 1 < sizeof reason && res->body[i] != '\n'; i++)
+        reason[i] = (res->body[i] >= ' ' && res->body[i] < 0x7f) ? res->body[i] : '?';
+    reason[i] = '\0';
+    snprintf(out, outlen, "HTTP %d%s%s", res->status, i ? ": " : "", reason);
+}
+
+/* X-Consul-Index as a number: 0, or FL_EMALFORMED when absent or not a decimal number. */
+static int answer_index(const fl_httpc_result_t *res, uint64_t *out)
+{
+    size_t len;
+    const char *v = fl_http_header_get(res->headers, res->nheaders, "X-Consul-Index", &len);
+    uint64_t n = 0;
+    if (!v || len == 0 || len > 20)
+        return FL_EMALFORMED;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || n > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+            return FL_EMALFORMED;
+        n = n * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+/* The endpoints a health answer lists: each entry's Service.Address (Node.Address when that
+ * is empty) and Service.Port, once each, in the answer's order. Entries without a usable IP
+ * address and port are skipped with a line. FL_EMALFORMED (with *why) or FL_ENOMEM. */
+static int health_endpoints(pinger_t *p, const char *body, size_t len, endpoint_t **out, size_t *n,
+                            const char **why)
+{
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    endpoint_t *eps = NULL;
+    size_t i, k = 0;
+    json_t *entry;
+    int rc = FL_EMALFORMED;
+    *why = "not a JSON array";
+    if (!json_is_array(doc))
+        goto fail;
+    rc = FL_ENOMEM;
+    *why = "out of memory";
+    if (!(eps = calloc(json_array_size(doc) + 1, sizeof *eps)))
+        goto fail;
+    json_array_foreach(doc, i, entry)
+    {
+        json_t *svc = json_object_get(entry, "Service");
+        const char *host = json_string_value(json_object_get(svc, "Address"));
+        json_int_t port = json_integer_value(json_object_get(svc, "Port"));
+        if (!host || !*host)
+            host = json_string_value(json_object_get(json_object_get(entry, "Node"), "Address"));
+        if (!host || port < 1 || port > 65535 || endpoint_set(&eps[k], host, (int)port)) {
+            say(p, "ignoring entry %zu of the health answer: no IP address and port", i);
+            continue;
+        }
+        size_t j = 0;
+        while (j < k && strcmp(eps[j].addr, eps[k].addr) != 0)
+            j++;
+        k += j == k; /* a duplicate is not kept: the next entry takes its place */
+    }
+    json_decref(doc);
+    *out = eps;
+    *n = k;
+    return 0;
+fail:
+    json_decref(doc);
+    free(eps);
+    return rc;
+}
+
+static void query_consul(pinger_t *p);
+
+static void on_query_timer(uv_timer_t *timer)
+{
+    query_consul(timer->data);
+}
+
+static void query_failed(pinger_t *p, const char *why)
+{
+    char delay[32];
+    uint64_t ms = p->consul.backoff_ms;
+    fl_dur_format(ms * MS, delay, sizeof delay);
+    complain(p, "consul query failed: %s (retrying in %s)", why, delay);
+    p->consul.backoff_ms = ms * 2 < BACKOFF_MAX_MS ? ms * 2 : BACKOFF_MAX_MS;
+    uv_timer_start(&p->consul.timer, on_query_timer, ms, 0);
+}
+
+/* Follows X-Consul-Index as Consul's documentation asks: an index that goes backwards starts
+ * the watch over from 0, and the index waited on is never 0 after an answer (0 does not
+ * block). */
+static void follow_index(pinger_t *p, uint64_t index)
+{
+    if (index < p->consul.index) {
+        say(p, "consul index went back from %llu to %llu: starting over",
+            (unsigned long long)p->consul.index, (unsigned long long)index);
+        p->consul.index = 0;
+    } else {
+        p->consul.index = index ? index : 1;
+    }
+}
+
+static void log_targets(pinger_t *p, uint64_t index)
+{
+    fl_buf_t b = FL_BUF_INIT;
+    int rc = fl_buf_puts(&b, "[");
+    for (size_t i = 0; i < p->ntargets && !rc; i++)
+        rc = fl_buf_printf(&b, "%s%s", i ? "," : "", p->targets[i]->addr);
+    if (!rc)
+        rc = fl_buf_puts(&b, "]");
+    say(p, "targets: %s (index %llu)", rc ? "[?]" : b.data, (unsigned long long)index);
+    fl_buf_free(&b);
+}
+
+static void on_health(void *arg, const fl_httpc_result_t *res)
+{
+    pinger_t *p = arg;
+    char why[160];
+    const char *bad;
+    endpoint_t *eps;
+    size_t n;
+    uint64_t index;
+    p->consul.req = NULL;
+    if (res->error || res->status != 200) {
+        describe_failure(res, why, sizeof why);
+        query_failed(p, why);
+        return;
+    }
+    if (answer_index(res, &index)) {
+        query_failed(p, "no valid X-Consul-Index in the answer");
+        return;
+    }
+    if (health_endpoints(p, res->body, res->body_len, &eps, &n, &bad)) {
+        snprintf(why, sizeof why, "bad answer: %s", bad);
+        query_failed(p, why);
+        return;
+    }
+    int rc = replace_targets(p, eps, n);
+    free(eps);
+    if (rc) {
+        query_failed(p, fl_strerror(rc));
+        return;
+    }
+    log_targets(p, index);
+    follow_index(p, index);
+    p->consul.backoff_ms = BACKOFF_MIN_MS;
+    uint64_t since = uv_now(p->loop) - p->consul.started;
+    uv_timer_start(&p->consul.timer, on_query_timer,
+                   since < QUERY_MIN_GAP_MS ? QUERY_MIN_GAP_MS - since : 0, 0);
+}
+
+static void query_consul(pinger_t *p)
+{
+    fl_buf_t target = FL_BUF_INIT;
+    int rc = fl_buf_puts(&target, "/v1/health/service/");
+    if (!rc)
+        rc = append_escaped(&target, p->consul.service);
+    if (!rc)
+        rc = fl_buf_printf(&target, "?passing&index=%llu&wait=%s",
+                           (unsigned long long)p->consul.index, p->consul.wait);
+    if (!rc) {
+        fl_httpc_opts_t o = {.host = p->consul.host,
+                             .port = p->consul.port,
+                             .target = target.data,
+                             .timeout_ns =
+                                 p->consul.wait_ns + p->consul.wait_ns / 16 + QUERY_SLACK_MS * MS,
+                             .max_body = MAX_CONSUL_BODY};
+        p->consul.started = uv_now(p->loop);
+        rc = fl_httpc_request(p->loop, &o, on_health, p, &p->consul.req);
+    }
+    fl_buf_free(&target);
+    if (rc)
+        query_failed(p, fl_strerror(rc));
 }
 
 /* ------------------------------------------------------------ lifecycle ---- */
@@ -501,12 +881,17 @@ static void stop(pinger_t *p, const char *why)
     uv_close((uv_handle_t *)&p->tick, NULL);
     uv_close((uv_handle_t *)&p->sigterm, NULL);
     uv_close((uv_handle_t *)&p->sigint, NULL);
-    for (size_t i = 0; i < p->ntargets; i++) {
-        target_t *t = &p->targets[i];
-        t->busy = 0;
-        if (t->conn)
-            conn_close(t->conn);
-        uv_close((uv_handle_t *)&t->timer, NULL);
+    uv_close((uv_handle_t *)&p->consul.timer, NULL);
+    if (p->consul.req)
+        fl_httpc_cancel(p->consul.req);
+    p->consul.req = NULL;
+    for (size_t i = 0; i < p->ntargets; i++)
+        target_close(p->targets[i]);
+    p->ntargets = 0;
+    while (p->retired) {
+        target_t *t = p->retired;
+        unlink_retired(t);
+        target_close(t);
     }
     if (p->httpd)
         fl_httpd_close(p->httpd, on_httpd_closed, p);
@@ -543,43 +928,82 @@ static int env_long(const pinger_t *p, const char *name, const char *def, long m
     const char *s = env_or(name, def);
     if (parse_long(s, min, max, out) == 0)
         return 0;
-    fprintf(stderr, "pinger[%s]: bad %s '%s': want an integer in %ld..%ld\n", p->instance, name, s,
-            min, max);
+    complain(p, "bad %s '%s': want an integer in %ld..%ld", name, s, min, max);
     return FL_ERANGE;
 }
 
-/* Fills p->targets from the comma-separated host:port list in `list`. */
+/* Fills p->endpoints from the comma-separated host:port list in `list`; each keeps its
+ * address as written there. */
 static int parse_targets(pinger_t *p, const char *var, const char *list)
 {
     size_t n = 1;
     for (const char *s = list; *s; s++)
         n += *s == ',';
-    p->targets = calloc(n, sizeof *p->targets);
-    if (!p->targets)
+    p->endpoints = calloc(n, sizeof *p->endpoints);
+    if (!p->endpoints)
         return FL_ENOMEM;
     const char *s = list;
     for (size_t i = 0; i < n; i++) {
         size_t len = strcspn(s, ",");
         char item[80], host[64];
         int port;
-        target_t *t = &p->targets[p->ntargets];
+        endpoint_t *ep = &p->endpoints[p->nendpoints];
         if (len >= sizeof item)
             len = sizeof item - 1; /* too long to be an address: fails below */
         memcpy(item, s, len);
         item[len] = '\0';
         s += strcspn(s, ",") + (s[strcspn(s, ",")] == ',');
         if (fl_hostport_parse(item, 0, host, sizeof host, &port) != 0 ||
-            (uv_ip4_addr(strcmp(host, "localhost") ? host : "127.0.0.1", port,
-                         (struct sockaddr_in *)&t->sa) != 0 &&
-             uv_ip6_addr(host, port, (struct sockaddr_in6 *)&t->sa) != 0)) {
-            fprintf(stderr, "pinger[%s]: bad target '%s' in %s: want IP:PORT[,IP:PORT...]\n",
-                    p->instance, item, var);
+            endpoint_set(ep, host, port) != 0) {
+            complain(p, "bad target '%s' in %s: want IP:PORT[,IP:PORT...]", item, var);
             return FL_ESYNTAX;
         }
-        snprintf(t->addr, sizeof t->addr, "%s", item);
-        t->p = p;
-        p->ntargets++;
+        snprintf(ep->addr, sizeof ep->addr, "%s", item);
+        p->nendpoints++;
     }
+    return 0;
+}
+
+/* CONSUL_HTTP_ADDR: "IP:PORT", "localhost:PORT", with or without "http://". */
+static int parse_consul_addr(const char *s, char *host, size_t hostlen, int *port)
+{
+    endpoint_t ep;
+    if (strncmp(s, "http://", 7) == 0)
+        s += 7;
+    if (fl_hostport_parse(s, 0, host, hostlen, port) || endpoint_set(&ep, host, *port))
+        return FL_ESYNTAX;
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, hostlen, "127.0.0.1");
+    return 0;
+}
+
+/* Discovery settings, when PINGER_CONSUL_SERVICE is set. The wait goes to Consul as written,
+ * so it must be a duration Go parses: digits, '.', and a unit on the end. */
+static int configure_consul(pinger_t *p)
+{
+    discovery_t *c = &p->consul;
+    const char *addr = getenv("CONSUL_HTTP_ADDR");
+    c->service = env_or("PINGER_CONSUL_SERVICE", NULL);
+    if (!c->service)
+        return 0;
+    if (!addr || !*addr) {
+        complain(p, "PINGER_CONSUL_SERVICE is set but CONSUL_HTTP_ADDR is not: want IP:PORT");
+        return FL_EINVAL;
+    }
+    if (strlen(addr) >= sizeof c->addr ||
+        parse_consul_addr(addr, c->host, sizeof c->host, &c->port)) {
+        complain(p, "bad CONSUL_HTTP_ADDR '%s': want IP:PORT", addr);
+        return FL_ESYNTAX;
+    }
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->wait = env_or("PINGER_CONSUL_WAIT", "10s");
+    size_t len = strlen(c->wait);
+    if (fl_dur_parse(c->wait, &c->wait_ns) || c->wait_ns == 0 ||
+        strspn(c->wait, "0123456789.nsuhm") != len || strchr("0123456789.", c->wait[len - 1])) {
+        complain(p, "bad PINGER_CONSUL_WAIT '%s': want a duration such as 10s or 500ms", c->wait);
+        return FL_ESYNTAX;
+    }
+    c->backoff_ms = BACKOFF_MIN_MS;
     return 0;
 }
 
@@ -603,20 +1027,36 @@ static int configure(pinger_t *p)
         if (*c <= ' ' || *c >= 0x7f)
             p->path = "";
     if (p->path[0] != '/') {
-        fprintf(stderr, "pinger[%s]: bad PINGER_PATH: want /path?query with no spaces\n",
-                p->instance);
+        complain(p, "bad PINGER_PATH: want /path?query with no spaces");
         return FL_ESYNTAX;
     }
+    int rc = configure_consul(p);
+    if (rc || p->consul.service)
+        return rc;
     const char *var = env_or("PINGER_TARGET_VAR", "ECHO_ADDR");
     const char *list = getenv(var);
     if (!list || !*list) {
-        fprintf(stderr,
-                "pinger[%s]: %s is not set: want IP:PORT[,IP:PORT...] (PINGER_TARGET_VAR names "
-                "the variable to read)\n",
-                p->instance, var);
+        complain(p,
+                 "%s is not set: want IP:PORT[,IP:PORT...] (PINGER_TARGET_VAR names the "
+                 "variable to read)",
+                 var);
         return FL_EINVAL;
     }
     return parse_targets(p, var, list);
+}
+
+static void announce(pinger_t *p)
+{
+    const char *ka = p->keepalive ? " (keep-alive)" : "";
+    if (p->consul.service)
+        say(p,
+            "listening on %s:%d; pinging the passing instances of %s from consul at %s "
+            "every %ld ms%s",
+            p->bind, fl_httpd_port(p->httpd), p->consul.service, p->consul.addr, p->interval_ms,
+            ka);
+    else
+        say(p, "listening on %s:%d; pinging %zu target%s every %ld ms%s", p->bind,
+            fl_httpd_port(p->httpd), p->ntargets, p->ntargets == 1 ? "" : "s", p->interval_ms, ka);
 }
 
 int main(void)
@@ -631,38 +1071,40 @@ int main(void)
     memset(&p, 0, sizeof p);
     int rc = configure(&p);
     if (rc) {
-        free(p.targets);
+        free(p.endpoints);
         return rc == FL_ENOMEM ? 1 : 2;
     }
     if (uv_loop_init(&loop)) {
-        fprintf(stderr, "pinger[%s]: cannot create the event loop\n", p.instance);
-        free(p.targets);
+        complain(&p, "cannot create the event loop");
+        free(p.endpoints);
         return 1;
     }
     p.loop = &loop;
     uv_signal_init(&loop, &p.sigterm);
     uv_signal_init(&loop, &p.sigint);
     uv_timer_init(&loop, &p.tick);
-    p.sigterm.data = p.sigint.data = p.tick.data = &p;
+    uv_timer_init(&loop, &p.consul.timer);
+    p.sigterm.data = p.sigint.data = p.tick.data = p.consul.timer.data = &p;
     uv_signal_start(&p.sigterm, on_signal, SIGTERM);
     uv_signal_start(&p.sigint, on_signal, SIGINT);
-    for (size_t i = 0; i < p.ntargets; i++) {
-        uv_timer_init(&loop, &p.targets[i].timer);
-        p.targets[i].timer.data = &p.targets[i];
-    }
+    rc = replace_targets(&p, p.endpoints, p.nendpoints);
+    free(p.endpoints);
+    p.endpoints = NULL;
 
     fl_httpd_config_t cfg = {.handler = handle, .arg = &p};
-    rc = fl_httpd_start(&loop, p.bind, p.port, &cfg, &p.httpd);
     if (rc) {
-        fprintf(stderr, "pinger[%s]: cannot listen on %s:%d: %s\n", p.instance, p.bind, p.port,
-                fl_strerror(rc));
+        complain(&p, "cannot make the targets: %s", fl_strerror(rc));
+        p.exit_code = 1;
+        stop(&p, "out of memory");
+    } else if ((rc = fl_httpd_start(&loop, p.bind, p.port, &cfg, &p.httpd))) {
+        complain(&p, "cannot listen on %s:%d: %s", p.bind, p.port, fl_strerror(rc));
         p.httpd = NULL;
         p.exit_code = 1;
         stop(&p, "listen failure");
     } else {
-        say(&p, "listening on %s:%d; pinging %zu target%s every %ld ms%s", p.bind,
-            fl_httpd_port(p.httpd), p.ntargets, p.ntargets == 1 ? "" : "s", p.interval_ms,
-            p.keepalive ? " (keep-alive)" : "");
+        announce(&p);
+        if (p.consul.service)
+            query_consul(&p);
         uv_timer_start(&p.tick, on_tick, 0, (uint64_t)p.interval_ms);
     }
 
@@ -670,7 +1112,7 @@ int main(void)
     rc = uv_loop_close(&loop);
     free(p.targets);
     if (rc) {
-        fprintf(stderr, "pinger[%s]: handles left open at exit: %s\n", p.instance, uv_strerror(rc));
+        complain(&p, "handles left open at exit: %s", uv_strerror(rc));
         return 1;
     }
     return p.exit_code;
