@@ -26,6 +26,7 @@
 #define INSTANCE_MT "faultline.instance"
 #define METHODS_KEY "faultline.t.methods"
 #define MAIN_KEY "faultline.main"
+#define FIELDS_KEY "faultline.fields"
 #define HOOK_EVERY 10000           /* instructions between deadline checks */
 #define LOG_KEEP_BYTES (16 * 1024) /* of each instance's output, kept for reports */
 
@@ -72,8 +73,7 @@ fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what)
     return &sc->inst[b->idx];
 }
 
-/* Pushes the Lua handle of instance i of the running scenario. */
-static void push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst)
+void fl_sc_push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, sc->t_ref);
     lua_getiuservalue(L, -1, 1);
@@ -299,7 +299,7 @@ static int c_instance(lua_State *L)
 {
     fl_sc_check_t(L, 1);
     fl_instance_t *inst = fl_sc_check_inst(L, 2, luaL_checkstring(L, 3));
-    push_inst(L, engine_of(L)->cur, inst);
+    fl_sc_push_inst(L, engine_of(L)->cur, inst);
     return 1;
 }
 
@@ -511,7 +511,7 @@ static int t_instance(lua_State *L)
                      s->replicas, (long long)n);
     for (size_t i = 0; i < sc->ninst; i++)
         if (strcmp(sc->inst[i].service, s->name) == 0 && sc->inst[i].index == n) {
-            push_inst(L, sc, &sc->inst[i]);
+            fl_sc_push_inst(L, sc, &sc->inst[i]);
             return 1;
         }
     return luaL_error(L, "internal error: instance %s-%lld missing", s->name, (long long)n);
@@ -526,7 +526,7 @@ static int t_instances(lua_State *L)
     for (size_t i = 0; i < sc->ninst; i++) {
         if (s && strcmp(sc->inst[i].service, s->name) != 0)
             continue;
-        push_inst(L, sc, &sc->inst[i]);
+        fl_sc_push_inst(L, sc, &sc->inst[i]);
         lua_rawseti(L, -2, ++n);
     }
     return 1;
@@ -614,6 +614,13 @@ static int t_index(lua_State *L)
             lua_pushinteger(L, (lua_Integer)b->e->run->opt.seed);
             return 1;
         }
+        if (sc && lua_getiuservalue(L, 1, 2) == LUA_TTABLE) { /* t.consul and friends */
+            lua_getfield(L, -1, key);
+            if (!lua_isnil(L, -1))
+                return 1;
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
     }
     const char *sug = key ? fl_lua_suggest_key(L, -1, key) : NULL;
     if (sug)
@@ -835,6 +842,7 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     lua_setfield(L, LUA_REGISTRYINDEX, METHODS_KEY);
     luaL_newlib(L, c_primitives);
     fl_sc_links_register(L);
+    fl_sc_consul_register(L);
     lua_pushvalue(L, -1);
     lua_insert(L, -4); /* keep C below the chunk for C.main */
     if (lua_pcall(L, 2, 0, 0)) {
@@ -843,6 +851,8 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     }
     lua_getfield(L, -1, "main");
     lua_setfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
+    lua_getfield(L, -1, "fields");
+    lua_setfield(L, LUA_REGISTRYINDEX, FIELDS_KEY);
     lua_pop(L, 1);
     return 0;
 }
@@ -1020,6 +1030,10 @@ static char **wiring_env(fl_scenario_t *sc, fl_service_t *svc, fl_instance_t *in
     set_var(&b, &env, "PORT", "%d", inst->port);
     set_var(&b, &env, "OTEL_SERVICE_NAME", "%s", svc->name);
     set_var(&b, &env, "OTEL_RESOURCE_ATTRIBUTES", "service.instance.id=%s", inst->name);
+    char consul[160];
+    fl_sc_consul_addr(sc, (size_t)(inst - sc->inst), consul, sizeof consul);
+    if (consul[0])
+        set_var(&b, &env, "CONSUL_HTTP_ADDR", "%s", consul);
     for (char **need = svc->needs; *need; need++) {
         char addrs[4096];
         fl_sc_links_addr(sc, (size_t)(inst - sc->inst), *need, addrs, sizeof addrs);
@@ -1070,6 +1084,8 @@ static int build_instances(fl_scenario_t *sc)
         }
     }
     int rc = fl_sc_links_open(sc);
+    if (!rc)
+        rc = fl_sc_consul_open(sc);
     if (rc) {
         sc->ninst = 0;
         return rc;
@@ -1099,7 +1115,7 @@ static int build_instances(fl_scenario_t *sc)
 /* The t userdata, with a uservalue table of instance handles (index i+1 → inst[i]). */
 static void push_t(lua_State *L, fl_scenario_t *sc)
 {
-    t_box_t *b = lua_newuserdatauv(L, sizeof *b, 1);
+    t_box_t *b = lua_newuserdatauv(L, sizeof *b, 2);
     b->e = sc->e;
     b->gen = sc->e->gen;
     luaL_setmetatable(L, T_MT);
@@ -1113,6 +1129,11 @@ static void push_t(lua_State *L, fl_scenario_t *sc)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setiuservalue(L, -2, 1);
+    /* the object fields (t.consul, ...) the prelude builds for this t */
+    lua_getfield(L, LUA_REGISTRYINDEX, FIELDS_KEY);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 1);
+    lua_setiuservalue(L, -2, 2);
 }
 
 /* Start waves: wave d holds the autostart instances of services at needs-depth d. */
@@ -1130,7 +1151,7 @@ static void push_waves(lua_State *L, fl_scenario_t *sc)
             fl_service_t *svc = fl_topology_find(&sc->e->topo, sc->inst[i].service);
             if (svc->depth != d || !svc->autostart)
                 continue;
-            push_inst(L, sc, &sc->inst[i]);
+            fl_sc_push_inst(L, sc, &sc->inst[i]);
             lua_rawseti(L, -2, ++n);
         }
         lua_rawseti(L, -2, d + 1);
@@ -1174,6 +1195,11 @@ static void links_closed(fl_scenario_t *sc)
     closed_one(sc);
 }
 
+static void consul_closed(fl_scenario_t *sc)
+{
+    closed_one(sc);
+}
+
 static void keep_logs(fl_scenario_t *sc)
 {
     fl_scenario_result_t *res = sc->res;
@@ -1209,10 +1235,11 @@ static void all_down_then_close(fl_scenario_t *sc)
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "teardown done");
     keep_logs(sc);
     sc->res->seconds = (uv_hrtime() - sc->start_ns) / 1e9;
-    sc->closing_left = sc->ninst + 1; /* every instance, and the links as one */
+    sc->closing_left = sc->ninst + 2; /* every instance, the links as one, the fake Consul */
     for (size_t i = 0; i < sc->ninst; i++)
         fl_instance_close(&sc->inst[i], instance_closed);
     fl_sc_links_close(sc, links_closed);
+    fl_sc_consul_close(sc, consul_closed);
 }
 
 /* Teardown, first half: the verdict is in; stop every running instance. */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "fakes/consul/consul.h"
 #include "harness/proxy.h"
 #include "harness/run.h"
 #include "harness/shim.h"
@@ -15,6 +16,7 @@
 static const char usage_text[] =
     "usage: faultline run [options] PATH...   run the scenarios in PATH (.lua files or folders)\n"
     "       faultline proxy --listen HOST:PORT --upstream HOST:PORT [--control HOST:PORT]\n"
+    "       faultline fake consul --listen HOST:PORT [--nodes N]   a standalone fake Consul\n"
     "       faultline version\n"
     "\n"
     "run options:\n"
@@ -144,6 +146,11 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "proxy") == 0)
         return fl_proxy_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "fake") == 0) {
+        if (argc >= 3 && strcmp(argv[2], "consul") == 0)
+            return fl_consul_main(argc - 2, argv + 2);
+        return usage_error("unknown fake '%s' (there is: consul)", argc >= 3 ? argv[2] : "");
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("faultline %s\n", FL_VERSION);
         return 0;

@@ -328,6 +328,62 @@ function T:heal()
   return self:links():heal()
 end
 
+-- The fake Consul ------------------------------------------------------------------------
+
+local Consul = {}
+local ConsulMT = strict("t.consul", Consul)
+
+-- t.consul:down() / :up(): agents refuse connections, then listen again on the same ports.
+function Consul:down() C.consul(self.t, "down", true); return self end
+function Consul:up() C.consul(self.t, "down", false); return self end
+-- t.consul:latency(d): every answer leaves d late (0 or nil: none).
+function Consul:latency(d)
+  C.consul(self.t, "latency", d == nil and 0 or seconds(d, "t.consul:latency duration"))
+  return self
+end
+-- t.consul:freeze() / :thaw(): blocking queries never return, writes hang, until thawed.
+function Consul:freeze() C.consul(self.t, "freeze", true); return self end
+function Consul:thaw() C.consul(self.t, "freeze", false); return self end
+-- t.consul:stale(d): answers describe the catalog as it was d ago (0 or nil: current).
+function Consul:stale(d)
+  C.consul(self.t, "stale", d == nil and 0 or seconds(d, "t.consul:stale duration"))
+  return self
+end
+-- t.consul:flap(service, period): the service's checks alternate passing/critical.
+function Consul:flap(service, period)
+  C.consul(self.t, "flap", service, seconds(period, "t.consul:flap period"))
+  return self
+end
+-- t.consul:steady(service): stops a flap; the checks' own results count again.
+function Consul:steady(service) C.consul(self.t, "flap", service, 0); return self end
+-- t.consul:heal(): undoes down, latency, freeze and stale.
+function Consul:heal()
+  C.consul(self.t, "down", false)
+  C.consul(self.t, "latency", 0)
+  C.consul(self.t, "freeze", false)
+  C.consul(self.t, "stale", 0)
+  return self
+end
+-- t.consul:index(): the catalog's index (X-Consul-Index).
+function Consul:index() return C.consul_index(self.t) end
+
+-- t:healthy(service): its instances that pass every check, as Consul says now.
+function T:healthy(service)
+  return C.healthy(self, service)
+end
+
+-- t:consul_view(inst, service): what inst would be told about service now (passing only,
+-- addresses as inst sees them: its links): a list of { id, service, node, address, port,
+-- tags }.
+function T:consul_view(inst, service)
+  return C.consul_view(self, inst, service)
+end
+
+-- The fields of t that are objects: built once per scenario.
+function C.fields(t)
+  return { consul = setmetatable({ t = t, label = "consul" }, ConsulMT) }
+end
+
 -- The body of every scenario coroutine: start the topology wave by wave (a service starts
 -- once everything it needs is ready), then run the scenario function.
 function C.main(t, fn, waves)

@@ -48,6 +48,9 @@ typedef struct fl_scenario {
     fl_rng_t link_rng;   /* toxicity draws, apart from t:random's sequence */
     long **counters;     /* shared `first` counters of multi-link toxics */
     size_t ncounters;
+    struct fl_consul *consul;        /* the fake Consul, or NULL */
+    struct fl_consul_agent **agents; /* one per instance */
+    void (*consul_closed)(struct fl_scenario *sc);
     enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
     int in_resume;
     uv_timer_t wake;     /* sleeps and wait timeouts */
@@ -96,6 +99,19 @@ fl_scenario_t *fl_sc_check_t(lua_State *L, int idx);
 fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what);
 /* The user's file:line, or the scenario's declaration when no user frame is on the stack. */
 void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n);
+
+/* Pushes the Lua handle of an instance of the running scenario. */
+void fl_sc_push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst);
+
+/* lua_consul.c: the fake Consul of a scenario, when the topology uses it (agents are added
+ * for every instance); 0 or an FL_E code. */
+int fl_sc_consul_open(fl_scenario_t *sc);
+/* CONSUL_HTTP_ADDR of instance i ("" without Consul) into out. */
+void fl_sc_consul_addr(fl_scenario_t *sc, size_t i, char *out, size_t n);
+/* Closes the fake; cb(sc) once it is closed (at once without one). */
+void fl_sc_consul_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
+/* Adds the Consul primitives to the table at the top of the stack. */
+void fl_sc_consul_register(lua_State *L);
 
 /* lua_links.c: opens the scenario's links (before instances start, so the wiring can name
  * them); 0 or an FL_E / libuv error code. */

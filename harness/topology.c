@@ -11,12 +11,13 @@
 
 #include "harness/luax.h"
 #include "lib/buf.h"
+#include "lib/hostport.h"
 #include "lib/strv.h"
 
 #define DEFAULT_READY_TIMEOUT_NS 10000000000ull
 #define DEFAULT_GRACE_NS 3000000000ull
 
-static const char *const topology_keys[] = {"services", "grace", NULL};
+static const char *const topology_keys[] = {"services", "grace", "consul", NULL};
 static const char *const service_keys[] = {"cmd",           "replicas", "env",   "needs", "ready",
                                            "ready_timeout", "grace",    "start", NULL};
 
@@ -207,6 +208,32 @@ static void parse_service(lua_State *L, fl_service_t *s, uint64_t grace, const c
     lua_pop(L, 1);
 }
 
+/* consul = "fake" (the default), "none", or "host:port" of a real agent. */
+static void parse_consul(lua_State *L, fl_topology_t *topo)
+{
+    lua_getfield(L, 1, "consul");
+    topo->consul = FL_CONSUL_FAKE;
+    if (!lua_isnil(L, -1)) {
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        char host[96];
+        int port;
+        if (v && strcmp(v, "fake") == 0) {
+            topo->consul = FL_CONSUL_FAKE;
+        } else if (v && strcmp(v, "none") == 0) {
+            topo->consul = FL_CONSUL_NONE;
+        } else if (v && fl_hostport_parse(v, 0, host, sizeof host, &port) == 0) {
+            topo->consul = FL_CONSUL_REAL;
+            snprintf(topo->consul_addr, sizeof topo->consul_addr, "%s", v);
+        } else {
+            fl_lua_usage(L,
+                         "topology consul must be \"fake\", \"none\" or the \"host:port\" of a "
+                         "real agent, got %s",
+                         luaL_tolstring(L, -1, NULL));
+        }
+    }
+    lua_pop(L, 1);
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const fl_service_t *)a)->name, ((const fl_service_t *)b)->name);
@@ -268,6 +295,7 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
     lua_getfield(L, 1, "grace");
     uint64_t grace = fl_lua_opt_dur(L, -1, "topology grace", DEFAULT_GRACE_NS);
     lua_pop(L, 1);
+    parse_consul(L, topo);
 
     lua_getfield(L, 1, "services");
     if (lua_isnil(L, -1)) {

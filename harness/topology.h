@@ -26,7 +26,15 @@ typedef struct {
     uint64_t grace_ns;
 } fl_service_t;
 
+typedef enum {
+    FL_CONSUL_FAKE, /* the embedded fake: an agent per instance (the default) */
+    FL_CONSUL_REAL, /* a real agent at consul_addr: instances register for real */
+    FL_CONSUL_NONE, /* no Consul: no CONSUL_HTTP_ADDR */
+} fl_consul_mode_t;
+
 typedef struct {
+    fl_consul_mode_t consul;
+    char consul_addr[128];  /* FL_CONSUL_REAL: "host:port" */
     fl_service_t *services; /* sorted by name */
     int nservices;
     int declared; /* topology{} was called */
