@@ -1104,6 +1104,8 @@ static int build_instances(fl_scenario_t *sc)
         }
         inst->shim_exe = run->self_exe;
         inst->ready = svc->ready;
+        inst->ready_check = fl_sc_consul_ready;
+        inst->ready_check_arg = sc;
         inst->grace_ns = svc->grace_ns;
         inst->tl = &sc->tl;
         inst->on_change = on_change;

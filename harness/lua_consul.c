@@ -85,6 +85,20 @@ int fl_sc_consul_open(fl_scenario_t *sc)
     return 0;
 }
 
+int fl_sc_consul_ready(fl_instance_t *inst, void *arg)
+{
+    fl_scenario_t *sc = arg;
+    if (!sc->consul)
+        return 0;
+    const char *nodes[FL_MAX_REPLICAS * 4];
+    size_t n =
+        fl_consul_passing_nodes(sc->consul, inst->service, nodes, sizeof nodes / sizeof nodes[0]);
+    for (size_t i = 0; i < n && i < sizeof nodes / sizeof nodes[0]; i++)
+        if (strcmp(nodes[i], inst->name) == 0)
+            return 1;
+    return 0;
+}
+
 void fl_sc_consul_addr(fl_scenario_t *sc, size_t i, char *out, size_t n)
 {
     out[0] = '\0';

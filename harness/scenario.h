@@ -106,6 +106,9 @@ void fl_sc_push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst);
 /* lua_consul.c: the fake Consul of a scenario, when the topology uses it (agents are added
  * for every instance); 0 or an FL_E code. */
 int fl_sc_consul_open(fl_scenario_t *sc);
+/* For ready = "healthy": 1 once inst's own registration of its service passes every check
+ * (an fl_instance_t ready_check; arg is the scenario). */
+int fl_sc_consul_ready(fl_instance_t *inst, void *arg);
 /* CONSUL_HTTP_ADDR of instance i ("" without Consul) into out. */
 void fl_sc_consul_addr(fl_scenario_t *sc, size_t i, char *out, size_t n);
 /* Closes the fake; cb(sc) once it is closed (at once without one). */

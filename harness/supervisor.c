@@ -302,6 +302,11 @@ static void probe_tick(uv_timer_t *t)
     fl_instance_t *inst = t->data;
     if (inst->state != FL_INST_STARTING || inst->probe)
         return;
+    if (inst->ready == FL_READY_CHECK) {
+        if (inst->ready_check && inst->ready_check(inst, inst->ready_check_arg))
+            became_ready(inst);
+        return;
+    }
     struct sockaddr_in sa;
     if (uv_ip4_addr(inst->host, inst->port, &sa) != 0)
         return;

@@ -20,8 +20,9 @@ typedef enum {
 } fl_inst_state_t;
 
 typedef enum {
-    FL_READY_PORT, /* ready when host:port accepts a TCP connection */
-    FL_READY_NONE, /* ready as soon as it is started */
+    FL_READY_PORT,  /* ready when host:port accepts a TCP connection */
+    FL_READY_NONE,  /* ready as soon as it is started */
+    FL_READY_CHECK, /* ready when ready_check(inst, arg) says so (polled like the port) */
 } fl_ready_t;
 
 typedef struct fl_instance fl_instance_t;
@@ -38,6 +39,8 @@ struct fl_instance {
     char **env;  /* owned, NULL-terminated: "K=V" */
     const char *shim_exe;
     fl_ready_t ready;
+    int (*ready_check)(fl_instance_t *inst, void *arg); /* FL_READY_CHECK */
+    void *ready_check_arg;
     uint64_t grace_ns; /* SIGTERM → SIGKILL */
     fl_timeline_t *tl;
 

@@ -189,9 +189,13 @@ static void parse_service(lua_State *L, fl_service_t *s, uint64_t grace, const c
     s->ready = FL_READY_PORT;
     if (!lua_isnil(L, -1)) {
         const char *r = lua_tostring(L, -1);
-        if (lua_type(L, -1) != LUA_TSTRING || (strcmp(r, "port") && strcmp(r, "none")))
-            fl_lua_usage(L, "service '%s': ready must be \"port\" or \"none\"", s->name);
-        s->ready = strcmp(r, "none") == 0 ? FL_READY_NONE : FL_READY_PORT;
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(r, "port") && strcmp(r, "none") && strcmp(r, "healthy")))
+            fl_lua_usage(L, "service '%s': ready must be \"port\", \"healthy\" or \"none\"",
+                         s->name);
+        s->ready = strcmp(r, "none") == 0      ? FL_READY_NONE
+                   : strcmp(r, "healthy") == 0 ? FL_READY_CHECK
+                                               : FL_READY_PORT;
     }
     lua_pop(L, 1);
 
@@ -340,8 +344,14 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
     }
     for (int i = 0; i < topo->nservices; i++)
         topo->services[i].depth = -1;
-    for (int i = 0; i < topo->nservices; i++)
+    for (int i = 0; i < topo->nservices; i++) {
         depth_of(L, topo, &topo->services[i]);
+        if (topo->services[i].ready == FL_READY_CHECK && topo->consul != FL_CONSUL_FAKE)
+            fl_lua_usage(L,
+                         "service '%s': ready = \"healthy\" needs the fake Consul "
+                         "(topology consul = \"fake\", the default)",
+                         topo->services[i].name);
+    }
     lua_pop(L, 1);
 }
 

@@ -5,7 +5,8 @@ local pinger = require "pinger"
 
 topology {
   services = {
-    echo = { cmd = { "echo-svc" }, replicas = 3, env = { ECHO_CHECK_INTERVAL = "100ms" } },
+    echo = { cmd = { "echo-svc" }, replicas = 3, ready = "healthy",
+             env = { ECHO_CHECK_INTERVAL = "100ms" } },
     client = { cmd = { "pinger" }, needs = { "echo" },
                env = { PINGER_CONSUL_SERVICE = "echo", PINGER_INTERVAL_MS = 20,
                        PINGER_TIMEOUT_MS = 500 } },

@@ -346,7 +346,7 @@ START_TEST(bad_names_and_shapes)
     EXPECT_USAGE("topology { services = 3 }", "topology services must be a table", "got a number");
     EXPECT_USAGE("topology 'x'", "topology expects a table", "got a string");
     EXPECT_USAGE("topology { services = { a = { cmd = 'sh', ready = 'http' } } }",
-                 "service 'a': ready must be \"port\" or \"none\"");
+                 "service 'a': ready must be \"port\", \"healthy\" or \"none\"");
     EXPECT_USAGE("topology { services = { a = { cmd = 'sh', env = { [1] = 'x' } } } }",
                  "service 'a': env keys must be variable names");
     EXPECT_USAGE("topology { services = { a = { cmd = 'sh', env = { ['A=B'] = 'x' } } } }",

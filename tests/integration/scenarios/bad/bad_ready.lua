@@ -1,4 +1,4 @@
--- expect: service 'users': ready must be "port" or "none"
+-- expect: service 'users': ready must be "port", "healthy" or "none"
 topology { -- @error
   services = {
     users = { cmd = { "sleep", "100" }, ready = "tcp" },
