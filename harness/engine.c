@@ -389,6 +389,14 @@ static int c_pause(lua_State *L)
     return 0;
 }
 
+/* C.stopped(t, inst) → true once every process of a paused instance has stopped */
+static int c_stopped(lua_State *L)
+{
+    fl_sc_check_t(L, 1);
+    lua_pushboolean(L, fl_instance_stopped(fl_sc_check_inst(L, 2, "pause")));
+    return 1;
+}
+
 static int c_resume(lua_State *L)
 {
     fl_sc_check_t(L, 1);
@@ -586,7 +594,8 @@ static const luaL_Reg c_primitives[] = {
     {"now", c_now},     {"record", c_record},     {"fail", c_fail},       {"ours", c_ours},
     {"keys", c_keys},   {"instance", c_instance}, {"grace", c_grace},     {"act", c_act},
     {"phase", c_phase}, {"spawn", c_spawn},       {"kill", c_kill},       {"term", c_term},
-    {"pause", c_pause}, {"resume", c_resume},     {"await", c_await},     {NULL, NULL},
+    {"pause", c_pause}, {"stopped", c_stopped},   {"resume", c_resume},   {"await", c_await},
+    {NULL, NULL},
 };
 
 /* t.<key>: a method, or one of the fields name / file / seed; anything else is a usage

@@ -119,10 +119,16 @@ function T:restart(inst, opts)
   return i
 end
 
+-- t:pause returns once every process of the instance has really stopped (SIGSTOP takes
+-- effect when a process is next scheduled), or after 2 s at the most.
 function T:pause(inst)
   local i = C.instance(self, inst, "t:pause")
   C.act(self, i, "pause")
   C.pause(self, i)
+  local start = C.now(self)
+  while not C.stopped(self, i) and i.state == "paused" and C.now(self) - start < 2 do
+    self:sleep(0.001)
+  end
   return i
 end
 

@@ -178,16 +178,17 @@ void fl_instance_describe_exit(const fl_instance_t *inst, char *out, size_t outl
         snprintf(out, outlen, "exited with code %lld", (long long)inst->exit_status);
 }
 
-/* 1 while a process of group pgid is still alive. Zombies do not count: they hold no
- * socket, and where PID 1 does not reap orphans they would never go. */
-static int group_alive(int pgid)
+/* Counts the live processes of group pgid other than skip_pid: *alive of them, *running of
+ * them not stopped. Zombies do not count: they hold no socket, and where PID 1 does not
+ * reap orphans they would never go. Reads /proc: call it only on rare events. */
+static void group_scan(int pgid, int skip_pid, int *alive, int *running)
 {
+    *alive = *running = 0;
     DIR *d = opendir("/proc");
     if (!d)
-        return 0;
-    int alive = 0;
+        return;
     struct dirent *de;
-    while (!alive && (de = readdir(d))) {
+    while ((de = readdir(d))) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
         char path[300], buf[512];
@@ -203,12 +204,30 @@ static int group_alive(int pgid)
         const char *rp = strrchr(buf, ')'); /* the command name may hold anything */
         char state;
         int ppid, pgrp;
-        if (rp && sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) == 3 && pgrp == pgid &&
-            state != 'Z' && state != 'X')
-            alive = 1;
+        if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || pgrp != pgid ||
+            state == 'Z' || state == 'X' || atoi(de->d_name) == skip_pid)
+            continue;
+        (*alive)++;
+        if (state != 'T' && state != 't')
+            (*running)++;
     }
     closedir(d);
-    return alive;
+}
+
+static int group_alive(int pgid)
+{
+    int alive, running;
+    group_scan(pgid, 0, &alive, &running);
+    return alive > 0;
+}
+
+int fl_instance_stopped(const fl_instance_t *inst)
+{
+    if (inst->state != FL_INST_PAUSED)
+        return 0;
+    int alive, running;
+    group_scan(inst->pid, inst->pid, &alive, &running); /* the shim stays awake on purpose */
+    return running == 0;
 }
 
 static void now_down(fl_instance_t *inst)

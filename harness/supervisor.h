@@ -83,6 +83,9 @@ int fl_instance_stop(fl_instance_t *inst, uint64_t grace_ns);
 int fl_instance_pause(fl_instance_t *inst);
 int fl_instance_resume(fl_instance_t *inst);
 int fl_instance_running(const fl_instance_t *inst);
+/* 1 when the instance is paused and no process of it (the shim aside) still runs: SIGSTOP
+ * takes effect when each process is next scheduled, not at once. */
+int fl_instance_stopped(const fl_instance_t *inst);
 const char *fl_inst_state_name(fl_inst_state_t s);
 /* Describes the last exit ("exited with code 1", "killed by SIGKILL") into out. */
 void fl_instance_describe_exit(const fl_instance_t *inst, char *out, size_t outlen);

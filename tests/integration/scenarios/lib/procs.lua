@@ -46,6 +46,17 @@ function M.all_in_state(inst, want)
   return true
 end
 
+-- True when inst's group (shim excluded) has processes and none of them is stopped: each
+-- may be sleeping or running, whichever the scheduler has it doing at the moment.
+function M.running(inst)
+  local procs, n = M.group(inst)
+  if n == 0 then return false end
+  for _, s in pairs(procs) do
+    if s == "T" or s == "t" then return false end
+  end
+  return true
+end
+
 -- PIDs of processes that carry this run's marker in their environment.
 function M.marked()
   local pids = {}

@@ -110,7 +110,7 @@ end)
 
 scenario("pause stops every process of the instance, resume continues them", function(t)
   local u = t:instance("users", 3)
-  t:expect(procs.all_in_state(u, "S") or procs.all_in_state(u, "R"), "running before the pause")
+  t:expect(procs.running(u), "running before the pause")
   t:pause(u)
   t:expect(u.state == "paused", "state paused, got " .. u.state)
   t:expect(procs.all_in_state(u, "T"), "the service is stopped (T)")
@@ -121,7 +121,7 @@ scenario("pause stops every process of the instance, resume continues them", fun
   t:expect(not ok and tostring(err):find("cannot pause users%-3: it is paused"), "pause twice: " .. tostring(err))
   t:resume(u)
   t:expect(u.state == "up", "state up again, got " .. u.state)
-  t:eventually(function() return procs.all_in_state(u, "S") or procs.all_in_state(u, "R") end,
+  t:eventually(function() return procs.running(u) end,
     "1s", "the service runs again")
   ok, err = pcall(t.resume, t, u)
   t:expect(not ok and tostring(err):find("cannot resume users%-3: it is up, not paused"), "resume when up: " .. tostring(err))
