@@ -55,8 +55,10 @@ static int rewrite(void *arg, const char *node, const char *addr, int port, char
 static void consul_event(void *arg, const char *node, const char *text)
 {
     fl_scenario_t *sc = arg;
-    fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, node && *node ? node : "consul", NULL, "consul: %s",
-                    text);
+    if (node && *node)
+        fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, node, NULL, "consul: %s", text);
+    else
+        fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "consul", NULL, "%s", text);
 }
 
 int fl_sc_consul_open(fl_scenario_t *sc)
@@ -169,8 +171,14 @@ static int c_consul(lua_State *L)
     } else if (strcmp(fault, "flap") == 0) {
         const char *service = fl_lua_check_string(L, 3, "t.consul:flap service");
         double period = luaL_checknumber(L, 4);
-        if (fl_topology_find(&sc->e->topo, service) == NULL)
-            fl_lua_usage(L, "t.consul:flap: no service named '%s' in this topology", service);
+        if (fl_topology_find(&sc->e->topo, service) == NULL) {
+            const char *names[FL_MAX_SERVICES + 1] = {NULL};
+            for (int i = 0; i < sc->e->topo.nservices; i++)
+                names[i] = sc->e->topo.services[i].name;
+            const char *sug = fl_lua_suggest(service, names);
+            fl_lua_usage(L, "t.consul:flap: no service named '%s' in this topology%s%s%s", service,
+                         sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+        }
         int rc = fl_consul_flap(c, service, (uint64_t)(period * 1e9));
         if (rc)
             return luaL_error(L, "t.consul:flap: %s", fl_strerror(rc));

@@ -339,21 +339,26 @@ end
 local Consul = {}
 local ConsulMT = strict("t.consul", Consul)
 
--- t.consul:down() / :up(): agents refuse connections, then listen again on the same ports.
-function Consul:down() C.consul(self.t, "down", true); return self end
-function Consul:up() C.consul(self.t, "down", false); return self end
--- t.consul:latency(d): every answer leaves d late (0 or nil: none).
-function Consul:latency(d)
-  C.consul(self.t, "latency", d == nil and 0 or seconds(d, "t.consul:latency duration"))
+-- Each fault remembers its state (self.on[fault]), so :heal() undoes only what is on.
+local function set_fault(self, fault, value)
+  C.consul(self.t, fault, value)
+  self.on[fault] = value ~= false and value ~= 0 and value or nil
   return self
 end
+
+-- t.consul:down() / :up(): agents refuse connections, then listen again on the same ports.
+function Consul:down() return set_fault(self, "down", true) end
+function Consul:up() return set_fault(self, "down", false) end
+-- t.consul:latency(d): every answer leaves d late (0 or nil: none).
+function Consul:latency(d)
+  return set_fault(self, "latency", d == nil and 0 or seconds(d, "t.consul:latency duration"))
+end
 -- t.consul:freeze() / :thaw(): blocking queries never return, writes hang, until thawed.
-function Consul:freeze() C.consul(self.t, "freeze", true); return self end
-function Consul:thaw() C.consul(self.t, "freeze", false); return self end
+function Consul:freeze() return set_fault(self, "freeze", true) end
+function Consul:thaw() return set_fault(self, "freeze", false) end
 -- t.consul:stale(d): answers describe the catalog as it was d ago (0 or nil: current).
 function Consul:stale(d)
-  C.consul(self.t, "stale", d == nil and 0 or seconds(d, "t.consul:stale duration"))
-  return self
+  return set_fault(self, "stale", d == nil and 0 or seconds(d, "t.consul:stale duration"))
 end
 -- t.consul:flap(service, period): the service's checks alternate passing/critical.
 function Consul:flap(service, period)
@@ -362,12 +367,12 @@ function Consul:flap(service, period)
 end
 -- t.consul:steady(service): stops a flap; the checks' own results count again.
 function Consul:steady(service) C.consul(self.t, "flap", service, 0); return self end
--- t.consul:heal(): undoes down, latency, freeze and stale.
+-- t.consul:heal(): undoes whichever of down, latency, freeze and stale is on.
 function Consul:heal()
-  C.consul(self.t, "down", false)
-  C.consul(self.t, "latency", 0)
-  C.consul(self.t, "freeze", false)
-  C.consul(self.t, "stale", 0)
+  if self.on.down then set_fault(self, "down", false) end
+  if self.on.latency then set_fault(self, "latency", 0) end
+  if self.on.freeze then set_fault(self, "freeze", false) end
+  if self.on.stale then set_fault(self, "stale", 0) end
   return self
 end
 -- t.consul:index(): the catalog's index (X-Consul-Index).
@@ -387,7 +392,7 @@ end
 
 -- The fields of t that are objects: built once per scenario.
 function C.fields(t)
-  return { consul = setmetatable({ t = t, label = "consul" }, ConsulMT) }
+  return { consul = setmetatable({ t = t, label = "consul", on = {} }, ConsulMT) }
 end
 
 -- The body of every scenario coroutine: start the topology wave by wave (a service starts
