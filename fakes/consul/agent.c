@@ -110,7 +110,7 @@ void reply_bool(ctx_t *x, int value)
 
 int q_get(ctx_t *x, const char *name, char *buf, size_t len)
 {
-    int rc = fl_httpd_query_param(x->ex, name, buf, len);
+    int rc = fl_http_query_param(x->query, strlen(x->query), name, buf, len);
     if (rc == FL_ENOTFOUND)
         return rc;
     if (rc < 0)
@@ -127,7 +127,7 @@ int q_has(ctx_t *x, const char *name)
 /* Calls fn for every name=value pair of the query, decoded. */
 static int q_each(ctx_t *x, int (*fn)(const char *k, const char *v, void *arg), void *arg)
 {
-    const char *q = fl_httpd_query(x->ex);
+    const char *q = x->query;
     size_t qlen = strlen(q);
     char *k = malloc(qlen + 1), *v = malloc(qlen + 1);
     int rc = k && v ? 0 : FL_ENOMEM;
@@ -153,7 +153,8 @@ typedef struct {
 static int collect(const char *k, const char *v, void *arg)
 {
     q_all_t *a = arg;
-    if (strcmp(k, a->name) == 0 && json_array_append_new(a->out, json_string(v)))
+    /* the bytes as sent, valid UTF-8 or not: they are compared, never written out */
+    if (strcmp(k, a->name) == 0 && json_array_append_new(a->out, json_string_nocheck(v)))
         return FL_ENOMEM;
     return 0;
 }
@@ -247,10 +248,8 @@ int check_dc(ctx_t *x)
 
 json_t *decode_body(ctx_t *x, const char *go_type)
 {
-    size_t len;
-    const char *body = fl_httpd_body(x->ex, &len);
     godec_t d = {FL_BUF_INIT, NULL};
-    json_t *j = go_json_parse(body, len, &d.err);
+    json_t *j = go_json_parse(x->req_body, x->req_len, &d.err);
     if (j)
         go_expect_object(&d, j, go_type);
     if (d.err.len) {
@@ -377,10 +376,12 @@ static void send_now(ctx_t *x, req_t *r)
 void ctx_send(ctx_t *x)
 {
     fl_consul_t *c = x->c;
-    req_t *r = fl_httpd_exchange_data(x->ex);
     if (!x->answered)
         reply_text(x, 500, "no answer");
     add_consul_headers(x);
+    if (!x->ex)
+        return;
+    req_t *r = fl_httpd_exchange_data(x->ex);
     if (!c->latency_ns) {
         send_now(x, r);
         return;
@@ -408,22 +409,35 @@ void ctx_send(ctx_t *x)
 
 /* ------------------------------------------------------------ routing ---- */
 
-int ctx_init(ctx_t *x, fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex)
+/* Fills x for a request (ex NULL: one served synchronously). The strings must outlive x. */
+static int ctx_setup(ctx_t *x, fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex,
+                     const char *method, const char *path, size_t path_len, const char *query,
+                     const char *body, size_t body_len)
 {
     memset(x, 0, sizeof *x);
     x->c = c;
     x->a = a;
     x->ex = ex;
-    x->method = fl_httpd_method(ex);
+    x->method = method;
+    x->query = query;
+    x->req_body = body;
+    x->req_len = body_len;
     x->st = c->live;
-    const char *path = fl_httpd_path(ex);
-    size_t n = strlen(path);
-    x->arg = malloc(n + 1);
+    x->arg = malloc(path_len + 1);
     if (!x->arg)
         return FL_ENOMEM;
-    if (fl_http_url_decode(path, n, 0, x->arg, n + 1) < 0)
+    if (fl_http_url_decode(path, path_len, 0, x->arg, path_len + 1) < 0)
         return FL_EMALFORMED;
     return 0;
+}
+
+int ctx_init(ctx_t *x, fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex)
+{
+    size_t body_len;
+    const char *body = fl_httpd_body(ex, &body_len);
+    const char *path = fl_httpd_path(ex);
+    return ctx_setup(x, c, a, ex, fl_httpd_method(ex), path, strlen(path), fl_httpd_query(ex), body,
+                     body_len);
 }
 
 void ctx_free(ctx_t *x)
@@ -497,50 +511,92 @@ static void hold(ctx_t *x)
     req_link(&x->c->held, r);
 }
 
-void ctx_run(fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex)
+/* Routes x (ctx_setup's result rc) and answers it, unless it is held or parked. */
+static void dispatch(ctx_t *x, int rc)
 {
-    ctx_t x;
-    int rc = ctx_init(&x, c, a, ex);
+    fl_consul_t *c = x->c;
     if (rc) {
-        reply_text(&x, rc == FL_EMALFORMED ? 400 : 500, "%s",
+        reply_text(x, rc == FL_EMALFORMED ? 400 : 500, "%s",
                    rc == FL_EMALFORMED ? "400 Bad Request" : "out of memory");
         goto send;
     }
-    x.route = find_route(x.arg);
-    if (!x.route) {
-        not_found(&x);
+    x->route = find_route(x->arg);
+    if (!x->route) {
+        not_found(x);
         goto send;
     }
-    size_t plen = strlen(x.route->path);
-    if (x.route->path[plen - 1] == '/')
-        memmove(x.arg, x.arg + plen, strlen(x.arg + plen) + 1);
+    size_t plen = strlen(x->route->path);
+    if (x->route->path[plen - 1] == '/')
+        memmove(x->arg, x->arg + plen, strlen(x->arg + plen) + 1);
     else
-        x.arg[0] = '\0';
-    if (strcmp(x.method, "OPTIONS") == 0) {
-        fl_buf_printf(&x.headers, "Allow: OPTIONS,%s\r\n", x.route->methods);
-        reply_empty(&x);
+        x->arg[0] = '\0';
+    if (strcmp(x->method, "OPTIONS") == 0) {
+        fl_buf_printf(&x->headers, "Allow: OPTIONS,%s\r\n", x->route->methods);
+        reply_empty(x);
         goto send;
     }
-    if (!method_allowed(x.route, x.method)) {
-        fl_buf_printf(&x.headers, "Allow: OPTIONS,%s\r\n", x.route->methods);
-        reply_text(&x, 405, "method %s not allowed", x.method);
+    if (!method_allowed(x->route, x->method)) {
+        fl_buf_printf(&x->headers, "Allow: OPTIONS,%s\r\n", x->route->methods);
+        reply_text(x, 405, "method %s not allowed", x->method);
         goto send;
     }
-    if (is_write(x.method) && c->frozen) {
-        hold(&x);
-        ctx_free(&x);
+    if (is_write(x->method) && c->frozen && x->ex) { /* a synchronous write runs now */
+        hold(x);
         return;
     }
-    if (x.route->index && strcmp(x.method, "GET") == 0) {
-        x.st = cat_view(c);
-        blocking_run(&x);
-        ctx_free(&x);
+    if (x->route->index && strcmp(x->method, "GET") == 0) {
+        x->st = cat_view(c);
+        blocking_run(x);
         return;
     }
-    x.route->handle(&x);
+    x->route->handle(x);
 send:
-    ctx_send(&x);
+    ctx_send(x);
+}
+
+void ctx_run(fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex)
+{
+    ctx_t x;
+    dispatch(&x, ctx_init(&x, c, a, ex));
     ctx_free(&x);
+}
+
+int fl_consul_serve(fl_consul_t *c, const char *node, const char *method, const char *target,
+                    const void *body, size_t len, fl_consul_answer_t *out)
+{
+    if (!out)
+        return FL_EINVAL;
+    memset(out, 0, sizeof *out);
+    fl_consul_agent_t *a = c && node ? agent_named(c, node) : NULL;
+    if (!a || c->closing || !method || !target || (!body && len))
+        return FL_EINVAL;
+    const char *q = strchr(target, '?');
+    ctx_t x;
+    int rc = ctx_setup(&x, c, a, NULL, method, target, q ? (size_t)(q - target) : strlen(target),
+                       q ? q + 1 : "", body ? body : "", len);
+    dispatch(&x, rc);
+    out->status = x.status;
+    out->content_type = x.ctype;
+    out->headers = x.headers.data ? x.headers.data : strdup("");
+    out->body = x.body.data ? x.body.data : strdup("");
+    out->body_len = x.body.len;
+    x.headers = (fl_buf_t)FL_BUF_INIT;
+    x.body = (fl_buf_t)FL_BUF_INIT;
+    ctx_free(&x);
+    if (!out->headers || !out->body) {
+        fl_consul_answer_free(out);
+        return FL_ENOMEM;
+    }
+    return 0;
+}
+
+void fl_consul_answer_free(fl_consul_answer_t *ans)
+{
+    if (!ans)
+        return;
+    free(ans->headers);
+    free(ans->body);
+    memset(ans, 0, sizeof *ans);
 }
 
 /* ------------------------------------------------------------ servers ---- */

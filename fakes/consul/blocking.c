@@ -7,7 +7,8 @@
  * loop iteration (one pass for a burst of writes); each compares only an index, and only
  * those that move are rendered. While frozen, nothing parked is answered, not even at its
  * deadline; the thaw answers those whose wait ran out. With stale answers the view moves on
- * by itself as time passes, so a timer kicks a pass when it next does. */
+ * by itself as time passes, so a timer kicks a pass when it next does. A query served without
+ * a socket (fl_consul_serve) never parks: it is answered at once, as at its deadline. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,7 +85,7 @@ void blocking_run(ctx_t *x)
         ctx_send(x);
         return;
     }
-    if (min_index == 0 || idx > min_index)
+    if (min_index == 0 || idx > min_index || !x->ex) /* synchronous: answers as at the deadline */
         answer(x);
     else
         park(x, min_index, wait);

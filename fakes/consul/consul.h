@@ -73,6 +73,27 @@ char *fl_consul_view(fl_consul_t *c, const char *node, const char *service);
 /* The catalog's raft index (X-Consul-Index). */
 uint64_t fl_consul_index(const fl_consul_t *c);
 
+/* One answer of an agent, as fl_consul_serve gives it. */
+typedef struct {
+    int status;
+    const char *content_type; /* a constant string, NULL for none */
+    char *headers;            /* Consul's headers, "Name: value\r\n" each */
+    char *body;               /* body_len bytes, NUL-terminated after them */
+    size_t body_len;
+} fl_consul_answer_t;
+
+/* Answers one request as node's agent would, synchronously and without a socket: what the
+ * agent's HTTP server would hand over (method, target as sent, e.g. "/v1/kv/a%2Fb?recurse",
+ * and the decoded body of len bytes), through the same routing and handlers, with the same
+ * status, headers and body. Writes change the catalog as they would over HTTP. What needs a
+ * socket does not apply: a blocking query answers at once, as when its wait is over; the
+ * latency and freeze faults, which hold answers back, are ignored, and so is down. For tools
+ * and fuzzing. Returns 0 and fills *out (free it with fl_consul_answer_free), FL_EINVAL (no
+ * agent of that node, a NULL argument, closing) or FL_ENOMEM. */
+int fl_consul_serve(fl_consul_t *c, const char *node, const char *method, const char *target,
+                    const void *body, size_t len, fl_consul_answer_t *out);
+void fl_consul_answer_free(fl_consul_answer_t *ans);
+
 /* `faultline fake consul --listen HOST:PORT [--nodes N] [--seed N] [--quiet]` (argv[0] is
  * "consul"): standalone agents node-1..node-N sharing one catalog, on consecutive ports from
  * PORT (0: each any free port), each address printed to stdout, until SIGINT or SIGTERM.

@@ -586,6 +586,59 @@ void go_expect_object(godec_t *d, const json_t *v, const char *type)
     fl_buf_printf(&d->err, "json: cannot unmarshal %s into Go value of type %s", desc, type);
 }
 
+/* ------------------------------------------------------------ strings out ---- */
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), 0 if there is none: Go's
+ * utf8.DecodeRune without the decoding (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+json_t *go_json_stringn(const char *s, size_t n)
+{
+    json_t *j = json_stringn(s, n);
+    if (j)
+        return j;
+    fl_buf_t b = FL_BUF_INIT;
+    int rc = fl_buf_reserve(&b, n + 1);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; !rc && i < n;) {
+        size_t len = utf8_len(p + i, n - i);
+        rc = len ? fl_buf_append(&b, p + i, len) : fl_buf_puts(&b, "\xef\xbf\xbd");
+        i += len ? len : 1;
+    }
+    j = rc ? NULL : json_stringn(b.data ? b.data : "", b.len);
+    fl_buf_free(&b);
+    return j;
+}
+
 /* ------------------------------------------------------------ time and strconv ---- */
 
 /* time's quote(): ASCII as is ('"' and '\\' escaped), every other byte as \xHH. */

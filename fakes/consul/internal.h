@@ -199,6 +199,11 @@ int go_duration_field(godec_t *d, const json_t *obj, const char *field, long lon
 /* Records Go's message for a top-level value that is not an object. */
 void go_expect_object(godec_t *d, const json_t *v, const char *type);
 
+/* A JSON string of the n bytes at s as Go's encoder writes a string: each byte that is not
+ * part of valid UTF-8 becomes U+FFFD (jansson refuses such strings). For what comes from
+ * outside JSON: KV keys, query values, check outputs. NULL on FL_ENOMEM. */
+json_t *go_json_stringn(const char *s, size_t n);
+
 /* time.ParseDuration: 0, or -1 with Go's message in err (if not NULL). */
 int go_parse_duration(const char *s, long long *ns, fl_buf_t *err);
 /* time.Duration.String(): "1m30s", "1.5s", "250ms", "0s"; out has room for 40 bytes. */
@@ -235,10 +240,15 @@ typedef struct {
 struct ctx {
     fl_consul_t *c;
     fl_consul_agent_t *a;
+    /* NULL for a request served synchronously (fl_consul_serve): it is never held or parked,
+     * and ctx_send leaves its answer in the ctx */
     fl_httpd_exchange_t *ex;
     const route_t *route;
     const state_t *st; /* what reads describe: live or stale */
     const char *method;
+    const char *query;    /* as received, "" when none */
+    const char *req_body; /* req_len bytes, not NUL-terminated */
+    size_t req_len;
     char *arg; /* the decoded path after the route's prefix, "" when none */
     /* the answer */
     int status;
@@ -258,7 +268,8 @@ void reply_bool(ctx_t *x, int value);
  * present at all (even "?passing"). */
 int q_get(ctx_t *x, const char *name, char *buf, size_t len);
 int q_has(ctx_t *x, const char *name);
-/* Every value of `name`, decoded, as a new array of strings (NULL on FL_ENOMEM). */
+/* Every value of `name`, decoded, as a new array of strings (NULL on FL_ENOMEM). They are the
+ * bytes sent, not checked for UTF-8: for comparing, not for answers. */
 json_t *q_all(ctx_t *x, const char *name);
 /* The query as Go's url.Values.Encode() writes it: sorted by key, escaped. */
 int q_encode(ctx_t *x, fl_buf_t *out);
@@ -269,9 +280,12 @@ json_t *decode_body(ctx_t *x, const char *go_type);
 
 /* Runs a request through its route now (first arrival, or a held write replayed). */
 void ctx_run(fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex);
-/* Sends x's answer, late when the latency fault says so. */
+/* Sends x's answer, late when the latency fault says so; without an exchange it only completes
+ * the answer (Consul's headers) and leaves it in x. */
 void ctx_send(ctx_t *x);
 void ctx_free(ctx_t *x);
+/* Fills x for the request of exchange ex. Returns 0, FL_ENOMEM or FL_EMALFORMED (a path that
+ * does not decode); x is to be freed with ctx_free in every case. */
 int ctx_init(ctx_t *x, fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex);
 
 int agent_listen(fl_consul_agent_t *a);

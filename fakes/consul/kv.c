@@ -169,10 +169,11 @@ static void kv_delete(fl_consul_t *c, const char *key, int recurse)
 static json_t *r_kv(const kv_t *e)
 {
     char *b64 = e->len ? base64(e->value, e->len) : NULL;
-    json_t *j = json_pack("{s:I, s:s, s:I, s:o, s:I, s:I}", "LockIndex", (json_int_t)e->lock_index,
-                          "Key", e->key, "Flags", (json_int_t)e->flags, "Value",
-                          b64 ? json_string(b64) : json_null(), "CreateIndex",
-                          (json_int_t)e->create_index, "ModifyIndex", (json_int_t)e->modify_index);
+    json_t *j =
+        json_pack("{s:I, s:o, s:I, s:o, s:I, s:I}", "LockIndex", (json_int_t)e->lock_index, "Key",
+                  go_json_stringn(e->key, strlen(e->key)), "Flags", (json_int_t)e->flags, "Value",
+                  b64 ? json_string(b64) : json_null(), "CreateIndex", (json_int_t)e->create_index,
+                  "ModifyIndex", (json_int_t)e->modify_index);
     free(b64);
     return j;
 }
@@ -242,7 +243,7 @@ static json_t *kv_keys(ctx_t *x)
             len = (size_t)(cut - k) + slen;
         if (last && len == last_len && strncmp(k, last, len) == 0)
             continue;
-        json_array_append_new(out, json_stringn(k, len));
+        json_array_append_new(out, go_json_stringn(k, len)); /* keys are any bytes */
         last = k;
         last_len = len;
     }
@@ -346,8 +347,8 @@ static void kv_put(ctx_t *x)
         reply_text(x, 500, "Invalid session \"%s\"", session); /* no sessions in this fake */
         return;
     }
-    size_t len;
-    const char *body = fl_httpd_body(x->ex, &len);
+    const char *body = x->req_body;
+    size_t len = x->req_len;
     if (len > KV_MAX_VALUE) {
         reply_text(x, 413,
                    "Request body(%zu bytes) too large, max size: %d bytes. See "

@@ -181,15 +181,16 @@ json_t *r_check(const state_t *st, const check_t *k)
         go_duration_string((long long)k->def->interval, interval);
     if (k->def->timeout)
         go_duration_string((long long)k->def->timeout, timeout);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:i, s:o, "
+    /* an output may be anything a service answered, or a query's ?note */
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:s, s:s, s:i, s:o, "
                      "s:I, s:I}",
                      "Node", k->node, "CheckID", k->id, "Name", k->name, "Status",
-                     status_name(k->status), "Notes", k->notes, "Output", k->output, "ServiceID",
-                     k->service_id, "ServiceName", k->service_name, "ServiceTags",
-                     service_tags(st, k), "Type", k->def->type ? k->def->type : "", "Interval",
-                     interval, "Timeout", timeout, "ExposedPort", 0, "Definition",
-                     definition(k->def), "CreateIndex", (json_int_t)k->create_index, "ModifyIndex",
-                     (json_int_t)k->modify_index);
+                     status_name(k->status), "Notes", k->notes, "Output",
+                     go_json_stringn(k->output, strlen(k->output)), "ServiceID", k->service_id,
+                     "ServiceName", k->service_name, "ServiceTags", service_tags(st, k), "Type",
+                     k->def->type ? k->def->type : "", "Interval", interval, "Timeout", timeout,
+                     "ExposedPort", 0, "Definition", definition(k->def), "CreateIndex",
+                     (json_int_t)k->create_index, "ModifyIndex", (json_int_t)k->modify_index);
 }
 
 json_t *r_service_node(const fl_consul_t *c, const node_t *n, const svc_t *s, const char *addr,

@@ -645,6 +645,94 @@ START_TEST(bad_http_input)
 }
 END_TEST
 
+/* ---- bytes that are not UTF-8, from paths, queries and outputs ---- */
+
+START_TEST(not_utf8)
+{
+    fx_t fx;
+    fx_init(&fx, 1);
+    char buf[256];
+    /* a KV key is any bytes; answers write it as Go does, with U+FFFD for a bad byte */
+    expect_text(&fx, 0, "PUT", "/v1/kv/k%FFz", "v", 200, "true");
+    json_t *j = get_json(&fx, 0, "/v1/kv/?recurse");
+    ck_assert_uint_eq(json_array_size(j), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(j, 0), "Key")),
+                     "k\xef\xbf\xbdz");
+    json_decref(j);
+    expect_text(&fx, 0, "GET", "/v1/kv/?keys", NULL, 200, "[\"k\xef\xbf\xbdz\"]");
+    expect_text(&fx, 0, "GET", "/v1/kv/k%FFz?raw", NULL, 200, "v");
+    /* so is a check's output, here a ?note cut inside a character */
+    register_service(&fx, 0, "{\"Name\":\"w\",\"Check\":{\"TTL\":\"30s\"}}");
+    fx_expect(&fx, 0, "PUT", "/v1/agent/check/pass/service:w?note=ok%C3", NULL, 200);
+    ck_assert_str_eq(check_field(&fx, "service:w", "Output", buf, sizeof buf), "ok\xef\xbf\xbd");
+    ck_assert_uint_eq(count_entries(&fx, 0, "/v1/health/service/w"), 1);
+    /* a tag filter is compared as sent: it matches nothing */
+    expect_text(&fx, 0, "GET", "/v1/health/service/w?tag=%CF", NULL, 200, "[]");
+    expect_text(&fx, 0, "GET", "/v1/catalog/service/w?tag=%CF", NULL, 200, "[]");
+    fx_close(&fx);
+}
+END_TEST
+
+/* ---- fl_consul_serve: the same answers without a socket ---- */
+
+/* Both answers to method target: over HTTP, and through fl_consul_serve. */
+static void same_answer(fx_t *fx, const char *method, const char *target, const char *body,
+                        int status)
+{
+    resp_t r = {0};
+    fl_consul_answer_t a;
+    fx_req(fx, 0, method, target, body, &r);
+    ck_assert_int_eq(
+        fl_consul_serve(fx->c, "node-1", method, target, body, body ? strlen(body) : 0, &a), 0);
+    ck_assert_msg(a.status == status && r.status == status, "%s %s: %d and %d, wanted %d", method,
+                  target, a.status, r.status, status);
+    ck_assert_uint_eq(a.body_len, r.body.len);
+    ck_assert_mem_eq(a.body, r.body.data, a.body_len);
+    ck_assert_int_eq(a.body[a.body_len], '\0');
+    char want[64];
+    snprintf(want, sizeof want, "X-Consul-Index: %llu\r\n", resp_index(&r));
+    ck_assert_ptr_nonnull(strstr(a.headers, want));
+    fl_consul_answer_free(&a);
+    resp_free(&r);
+}
+
+START_TEST(serve_without_socket)
+{
+    fx_t fx;
+    fx_init(&fx, 2);
+    fl_consul_answer_t a;
+    const char *web = "{\"Name\":\"web\",\"Port\":80}";
+    ck_assert_int_eq(
+        fl_consul_serve(fx.c, "node-1", "PUT", "/v1/agent/service/register", web, strlen(web), &a),
+        0);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_ptr_null(a.content_type);
+    ck_assert_uint_eq(a.body_len, 0);
+    fl_consul_answer_free(&a);
+    same_answer(&fx, "GET", "/v1/health/service/web?pretty", NULL, 200);
+    same_answer(&fx, "GET", "/v1/agent/services", NULL, 200);
+    same_answer(&fx, "GET", "/v1/kv/nope", NULL, 404);
+    same_answer(&fx, "PUT", "/v1/agent/service/register", "{\"Name\":1}", 400);
+    same_answer(&fx, "DELETE", "/v1/agent/services", NULL, 405);
+    same_answer(&fx, "GET", "/v1/kv/%zz", NULL, 400);
+    /* a blocking query answers at once, as at the end of its wait */
+    char target[128];
+    snprintf(target, sizeof target, "/v1/health/service/web?index=%llu&wait=10m",
+             (unsigned long long)fl_consul_index(fx.c));
+    ck_assert_int_eq(fl_consul_serve(fx.c, "node-2", "GET", target, NULL, 0, &a), 0);
+    ck_assert_int_eq(a.status, 200);
+    ck_assert_str_eq(a.content_type, "application/json");
+    ck_assert_ptr_nonnull(strstr(a.body, "\"Service\":\"web\""));
+    fl_consul_answer_free(&a);
+    /* bad arguments */
+    ck_assert_int_eq(fl_consul_serve(fx.c, "node-9", "GET", "/", NULL, 0, &a), FL_EINVAL);
+    ck_assert_int_eq(fl_consul_serve(fx.c, "node-1", "GET", "/", NULL, 3, &a), FL_EINVAL);
+    ck_assert_int_eq(fl_consul_serve(fx.c, "node-1", NULL, "/", NULL, 0, &a), FL_EINVAL);
+    fl_consul_answer_free(&a); /* cleared by the failed calls: freeing it is harmless */
+    fx_close(&fx);
+}
+END_TEST
+
 Suite *consul_api_suite(void)
 {
     Suite *s = suite_create("consul_api");
@@ -662,6 +750,8 @@ Suite *consul_api_suite(void)
     tcase_add_test(tc, rewrite_and_view);
     tcase_add_test(tc, catalog_register);
     tcase_add_test(tc, bad_http_input);
+    tcase_add_test(tc, not_utf8);
+    tcase_add_test(tc, serve_without_socket);
     suite_add_tcase(s, tc);
     return s;
 }
