@@ -19,7 +19,6 @@
  * everything and exit 0; a bad variable exits 2, a failed listen 1. */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include "lib/buf.h"
 #include "lib/dur.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/hostport.h"
 #include "lib/httpc.h"
 #include "lib/httpd.h"
@@ -82,27 +82,10 @@ typedef struct {
     fl_httpd_exchange_t *ex;
 } delay_t;
 
-static void say(const echo_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const echo_t *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("echo[%s]: ", e->instance);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-}
+/* One line per notable event on stdout, errors on stderr: "echo[instance]: text". */
+#define say(x, ...) fl_log_line(stdout, "echo", (x)->instance, __VA_ARGS__)
 
-static void complain(const echo_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void complain(const echo_t *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "echo[%s]: ", e->instance);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+#define complain(x, ...) fl_log_line(stderr, "echo", (x)->instance, __VA_ARGS__)
 
 /* Parses a whole decimal string within [min, max]. */
 static int parse_long(const char *s, long min, long max, long *out)

@@ -27,7 +27,6 @@
  * other. SIGTERM and SIGINT exit 0; a bad variable exits 2; a failed listen exits 1. */
 #include <errno.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +37,7 @@
 #include "lib/buf.h"
 #include "lib/dur.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/hostport.h"
 #include "lib/http.h"
 #include "lib/httpc.h"
@@ -162,27 +162,10 @@ struct pinger {
     int exit_code;
 };
 
-static void say(const pinger_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const pinger_t *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    printf("pinger[%s]: ", p->instance);
-    vprintf(fmt, ap);
-    putchar('\n');
-    va_end(ap);
-}
+/* One line per notable event on stdout, errors on stderr: "pinger[instance]: text". */
+#define say(x, ...) fl_log_line(stdout, "pinger", (x)->instance, __VA_ARGS__)
 
-static void complain(const pinger_t *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void complain(const pinger_t *p, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "pinger[%s]: ", p->instance);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+#define complain(x, ...) fl_log_line(stderr, "pinger", (x)->instance, __VA_ARGS__)
 
 static int result_of(int uv_err)
 {
@@ -869,7 +852,7 @@ static void query_consul(pinger_t *p)
 
 static void on_httpd_closed(fl_httpd_t *h, void *arg)
 {
-    say(arg, "stopped");
+    say((pinger_t *)arg, "stopped");
 }
 
 static void stop(pinger_t *p, const char *why)
