@@ -29,6 +29,7 @@
 
 #include "lib/buf.h"
 #include "lib/dur.h"
+#include "lib/backoff.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/hostport.h"
@@ -54,7 +55,7 @@ typedef struct {
     char *body;        /* the registration, JSON */
     fl_httpc_req_t *req;
     uv_timer_t retry;
-    uint64_t backoff_ms;
+    fl_backoff_t backoff;
     int registered;
 } consul_t;
 
@@ -285,10 +286,9 @@ static void on_retry(uv_timer_t *timer)
 static void registration_failed(echo_t *e, const char *why)
 {
     char delay[32];
-    uint64_t ms = e->consul.backoff_ms;
+    uint64_t ms = fl_backoff_next(&e->consul.backoff);
     fl_dur_format(ms * MS, delay, sizeof delay);
     complain(e, "registration failed: %s (retrying in %s)", why, delay);
-    e->consul.backoff_ms = ms * 2 < BACKOFF_MAX_MS ? ms * 2 : BACKOFF_MAX_MS;
     uv_timer_start(&e->consul.retry, on_retry, ms, 0);
 }
 
@@ -329,7 +329,7 @@ static void start_registration(echo_t *e)
                     "UTF-8");
         return;
     }
-    e->consul.backoff_ms = BACKOFF_MIN_MS;
+    fl_backoff_init(&e->consul.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     send_registration(e);
 }
 

@@ -36,6 +36,7 @@
 
 #include "lib/buf.h"
 #include "lib/dur.h"
+#include "lib/backoff.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/hostport.h"
@@ -130,7 +131,7 @@ typedef struct {
     uint64_t index; /* X-Consul-Index of the last answer; 0 before the first */
     fl_httpc_req_t *req;
     uv_timer_t timer; /* starts the next query */
-    uint64_t backoff_ms;
+    fl_backoff_t backoff;
     uint64_t started; /* uv_now() at the start of the last query */
 } discovery_t;
 
@@ -754,10 +755,9 @@ static void on_query_timer(uv_timer_t *timer)
 static void query_failed(pinger_t *p, const char *why)
 {
     char delay[32];
-    uint64_t ms = p->consul.backoff_ms;
+    uint64_t ms = fl_backoff_next(&p->consul.backoff);
     fl_dur_format(ms * MS, delay, sizeof delay);
     complain(p, "consul query failed: %s (retrying in %s)", why, delay);
-    p->consul.backoff_ms = ms * 2 < BACKOFF_MAX_MS ? ms * 2 : BACKOFF_MAX_MS;
     uv_timer_start(&p->consul.timer, on_query_timer, ms, 0);
 }
 
@@ -818,7 +818,7 @@ static void on_health(void *arg, const fl_httpc_result_t *res)
     }
     log_targets(p, index);
     follow_index(p, index);
-    p->consul.backoff_ms = BACKOFF_MIN_MS;
+    fl_backoff_reset(&p->consul.backoff);
     uint64_t since = uv_now(p->loop) - p->consul.started;
     uv_timer_start(&p->consul.timer, on_query_timer,
                    since < QUERY_MIN_GAP_MS ? QUERY_MIN_GAP_MS - since : 0, 0);
@@ -986,7 +986,7 @@ static int configure_consul(pinger_t *p)
         complain(p, "bad PINGER_CONSUL_WAIT '%s': want a duration such as 10s or 500ms", c->wait);
         return FL_ESYNTAX;
     }
-    c->backoff_ms = BACKOFF_MIN_MS;
+    fl_backoff_init(&c->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     return 0;
 }
 
