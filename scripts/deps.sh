@@ -8,6 +8,10 @@ libuv1-dev liblua5.4-dev check libcurl4-openssl-dev libjansson-dev
 curl wrk libxml2-utils python3-junitparser procps
 nghttp2-client nghttp2-server
 python3-consul
+librabbitmq-dev amqp-tools python3-pika rabbitmq-server
+golang-go golang-github-rabbitmq-amqp091-go-dev
+libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev
+python3-grpcio golang-google-grpc-dev golang-goprotobuf-dev
 "
 cd "$(dirname "$0")/.."
 
