@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "fakes/amqp/amqp.h"
 #include "fakes/consul/consul.h"
 #include "harness/proxy.h"
 #include "harness/run.h"
@@ -17,6 +18,7 @@ static const char usage_text[] =
     "usage: faultline run [options] PATH...   run the scenarios in PATH (.lua files or folders)\n"
     "       faultline proxy --listen HOST:PORT --upstream HOST:PORT [--control HOST:PORT]\n"
     "       faultline fake consul --listen HOST:PORT [--nodes N]   a standalone fake Consul\n"
+    "       faultline fake amqp --listen HOST:PORT [--data DIR]    a standalone fake broker\n"
     "       faultline version\n"
     "\n"
     "run options:\n"
@@ -149,7 +151,9 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "fake") == 0) {
         if (argc >= 3 && strcmp(argv[2], "consul") == 0)
             return fl_consul_main(argc - 2, argv + 2);
-        return usage_error("unknown fake '%s' (there is: consul)", argc >= 3 ? argv[2] : "");
+        if (argc >= 3 && strcmp(argv[2], "amqp") == 0)
+            return fl_amqp_main(argc - 2, argv + 2);
+        return usage_error("unknown fake '%s' (there are: consul, amqp)", argc >= 3 ? argv[2] : "");
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("faultline %s\n", FL_VERSION);
