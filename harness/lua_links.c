@@ -18,7 +18,7 @@
 
 static size_t count_links(fl_scenario_t *sc)
 {
-    size_t n = 0;
+    size_t n = sc->broker ? sc->ninst : 0; /* every instance reaches the broker */
     for (size_t ci = 0; ci < sc->ninst; ci++) {
         fl_service_t *svc = fl_topology_find(&sc->e->topo, sc->inst[ci].service);
         for (char **need = svc->needs; *need; need++)
@@ -61,6 +61,21 @@ int fl_sc_links_open(fl_scenario_t *sc)
                     return rc; /* counted in nlinks: teardown closes it */
             }
         }
+        if (sc->broker) {
+            fl_sc_link_t *sl = &sc->links[sc->nlinks++];
+            sl->client = ci;
+            sl->server = sc->ninst;
+            fl_link_t *l = &sl->link;
+            snprintf(l->name, sizeof l->name, "%s->broker", c->name);
+            snprintf(l->client, sizeof l->client, "%s", c->name);
+            snprintf(l->server, sizeof l->server, "broker");
+            l->tl = &sc->tl;
+            l->data = sc;
+            int rc = fl_link_open(run->loop, l, host, 0, sc->broker_host, fl_sc_broker_port(sc),
+                                  &sc->link_rng);
+            if (rc)
+                return rc;
+        }
     }
     return 0;
 }
@@ -71,7 +86,8 @@ void fl_sc_links_addr(fl_scenario_t *sc, size_t ci, const char *service, char *o
     out[0] = '\0';
     for (size_t k = 0; k < sc->nlinks; k++) {
         fl_sc_link_t *sl = &sc->links[k];
-        if (sl->client != ci || strcmp(sc->inst[sl->server].service, service) != 0)
+        if (sl->client != ci || sl->server == sc->ninst ||
+            strcmp(sc->inst[sl->server].service, service) != 0)
             continue;
         int w = snprintf(out + len, n - len, "%s%s:%d", len ? "," : "", sl->link.listen_host,
                          sl->link.listen_port);
@@ -173,6 +189,10 @@ static void select_set(lua_State *L, fl_scenario_t *sc, int idx, char *sel, cons
     if (lua_type(L, idx) == LUA_TSTRING) {
         const char *name = lua_tostring(L, idx);
         int found = 0;
+        if (sc->broker && strcmp(name, "broker") == 0) {
+            sel[sc->ninst] = 1; /* the fake broker, one past the instances */
+            return;
+        }
         for (size_t i = 0; i < sc->ninst; i++)
             if (strcmp(sc->inst[i].service, name) == 0 || strcmp(sc->inst[i].name, name) == 0)
                 sel[i] = found = 1;
@@ -206,8 +226,8 @@ static void select_set(lua_State *L, fl_scenario_t *sc, int idx, char *sel, cons
 static char *new_selection(lua_State *L, fl_scenario_t *sc)
 {
     /* a userdata, so the memory goes with the Lua stack even if a usage error is raised */
-    char *sel = lua_newuserdatauv(L, sc->ninst ? sc->ninst : 1, 0);
-    memset(sel, 0, sc->ninst ? sc->ninst : 1);
+    char *sel = lua_newuserdatauv(L, sc->ninst + 1, 0);
+    memset(sel, 0, sc->ninst + 1);
     return sel;
 }
 
@@ -248,6 +268,10 @@ static int c_others(lua_State *L)
             lua_pushstring(L, sc->inst[i].name);
             lua_rawseti(L, -2, ++n);
         }
+    if (sc->broker && !sel[sc->ninst]) {
+        lua_pushstring(L, "broker");
+        lua_rawseti(L, -2, ++n);
+    }
     return 1;
 }
 

@@ -390,9 +390,78 @@ function T:consul_view(inst, service)
   return C.consul_view(self, inst, service)
 end
 
+-- The fake broker -------------------------------------------------------------------------
+
+local Broker = {}
+local BrokerMT = strict("t.broker", Broker)
+
+local function broker_fault(self, fault, value)
+  C.broker(self.t, fault, value)
+  self.on[fault] = value ~= false and value ~= 0 and value or nil
+  return self
+end
+
+-- A rate given as a number or as { rate = r }.
+local function rate_arg(v, what)
+  if type(v) == "table" then
+    for k in pairs(v) do
+      if k ~= "rate" then C.usage(what .. ": unknown option '" .. tostring(k) .. "' (there is: rate)") end
+    end
+    v = v.rate
+  end
+  if type(v) ~= "number" then
+    C.usage(what .. " expects a rate between 0 and 1 ({ rate = 0.1 }), got " .. type(v))
+  end
+  return v
+end
+
+-- t.broker:down() / :up(): the listener closes and every connection drops; then it listens
+-- again on the same port, with what it held.
+function Broker:down() return broker_fault(self, "down", true) end
+function Broker:up() return broker_fault(self, "down", false) end
+-- t.broker:restart(): connections get CONNECTION_FORCED; transient state is lost, durable
+-- queues keep their persistent messages (unacked ones come back redelivered).
+function Broker:restart() C.broker(self.t, "restart"); return self end
+-- t.broker:drop_connections(): every client connection closes at once, without a word.
+function Broker:drop_connections() return C.broker(self.t, "drop_connections") end
+-- t.broker:block() / :unblock(): connection.blocked; publishers are not read until unblocked.
+function Broker:block() return broker_fault(self, "block", true) end
+function Broker:unblock() return broker_fault(self, "block", false) end
+-- t.broker:delay(d): messages become deliverable d after they are enqueued (0 or nil: none).
+function Broker:delay(d)
+  return broker_fault(self, "delay", d == nil and 0 or seconds(d, "t.broker:delay duration"))
+end
+-- t.broker:duplicate{ rate = r } / :drop{ rate = r }: that share of deliveries to consumers is
+-- sent twice (the copy redelivered) / lost; seeded. 0 turns it off.
+function Broker:duplicate(r)
+  return broker_fault(self, "duplicate", rate_arg(r, "t.broker:duplicate"))
+end
+function Broker:drop(r)
+  return broker_fault(self, "drop", rate_arg(r, "t.broker:drop"))
+end
+-- t.broker:heal(): undoes whichever of down, block, delay, duplicate and drop is on.
+function Broker:heal()
+  if self.on.down then broker_fault(self, "down", false) end
+  if self.on.block then broker_fault(self, "block", false) end
+  if self.on.delay then broker_fault(self, "delay", 0) end
+  if self.on.duplicate then broker_fault(self, "duplicate", 0) end
+  if self.on.drop then broker_fault(self, "drop", 0) end
+  return self
+end
+-- t.broker:stats(queue[, vhost]): { ready, unacked, consumers, published, delivered, acked,
+-- redelivered, dropped, duplicated, dead_lettered, expired }, or nil when there is no queue.
+function Broker:stats(queue, vhost) return C.broker_stats(self.t, queue, vhost) end
+-- t.broker:connections(): how many client connections are open now.
+function Broker:connections() return C.broker_info(self.t).connections end
+-- t.broker:address(): "host:port" the broker listens on (instances reach it through links).
+function Broker:address() return C.broker_info(self.t).address end
+
 -- The fields of t that are objects: built once per scenario.
 function C.fields(t)
-  return { consul = setmetatable({ t = t, label = "consul", on = {} }, ConsulMT) }
+  return {
+    consul = setmetatable({ t = t, label = "consul", on = {} }, ConsulMT),
+    broker = setmetatable({ t = t, label = "broker", on = {} }, BrokerMT),
+  }
 end
 
 -- The body of every scenario coroutine: start the topology wave by wave (a service starts

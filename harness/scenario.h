@@ -20,7 +20,7 @@ typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN } wait_kind_t;
 
 typedef struct {
     fl_link_t link;
-    size_t client, server; /* instance indices */
+    size_t client, server; /* instance indices; server == ninst: the fake broker */
 } fl_sc_link_t;
 
 typedef struct {
@@ -51,6 +51,9 @@ typedef struct fl_scenario {
     struct fl_consul *consul;        /* the fake Consul, or NULL */
     struct fl_consul_agent **agents; /* one per instance */
     void (*consul_closed)(struct fl_scenario *sc);
+    struct broker *broker; /* the fake AMQP broker, or NULL; links name it as server ninst */
+    char broker_host[32];
+    void (*broker_closed)(struct fl_scenario *sc);
     enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
     int in_resume;
     uv_timer_t wake;     /* sleeps and wait timeouts */
@@ -115,6 +118,17 @@ void fl_sc_consul_addr(fl_scenario_t *sc, size_t i, char *out, size_t n);
 void fl_sc_consul_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
 /* Adds the Consul primitives to the table at the top of the stack. */
 void fl_sc_consul_register(lua_State *L);
+
+/* lua_broker.c: the fake broker of a scenario, when the topology uses it; opened before the
+ * links (each instance gets one to it). 0 or an FL_E code. */
+int fl_sc_broker_open(fl_scenario_t *sc);
+int fl_sc_broker_port(fl_scenario_t *sc);
+/* AMQP_URL of instance i ("" without a broker) into out. */
+void fl_sc_broker_url(fl_scenario_t *sc, size_t i, char *out, size_t n);
+/* Closes the fake; cb(sc) once it is closed (at once without one). */
+void fl_sc_broker_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
+/* Adds the broker primitives to the table at the top of the stack. */
+void fl_sc_broker_register(lua_State *L);
 
 /* lua_links.c: opens the scenario's links (before instances start, so the wiring can name
  * them); 0 or an FL_E / libuv error code. */

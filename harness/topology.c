@@ -17,7 +17,7 @@
 #define DEFAULT_READY_TIMEOUT_NS 10000000000ull
 #define DEFAULT_GRACE_NS 3000000000ull
 
-static const char *const topology_keys[] = {"services", "grace", "consul", NULL};
+static const char *const topology_keys[] = {"services", "grace", "consul", "amqp", NULL};
 static const char *const service_keys[] = {"cmd",           "replicas", "env",   "needs", "ready",
                                            "ready_timeout", "grace",    "start", NULL};
 
@@ -238,6 +238,31 @@ static void parse_consul(lua_State *L, fl_topology_t *topo)
     lua_pop(L, 1);
 }
 
+/* amqp = "fake" (the default), "none", or the amqp:// or amqps:// URL of a real broker. */
+static void parse_amqp(lua_State *L, fl_topology_t *topo)
+{
+    lua_getfield(L, 1, "amqp");
+    topo->amqp = FL_AMQP_FAKE;
+    if (!lua_isnil(L, -1)) {
+        const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (v && strcmp(v, "fake") == 0) {
+            topo->amqp = FL_AMQP_FAKE;
+        } else if (v && strcmp(v, "none") == 0) {
+            topo->amqp = FL_AMQP_NONE;
+        } else if (v && (strncmp(v, "amqp://", 7) == 0 || strncmp(v, "amqps://", 8) == 0) &&
+                   strlen(v) < sizeof topo->amqp_url) {
+            topo->amqp = FL_AMQP_REAL;
+            snprintf(topo->amqp_url, sizeof topo->amqp_url, "%s", v);
+        } else {
+            fl_lua_usage(L,
+                         "topology amqp must be \"fake\", \"none\" or the amqp:// URL of a real "
+                         "broker, got %s",
+                         luaL_tolstring(L, -1, NULL));
+        }
+    }
+    lua_pop(L, 1);
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const fl_service_t *)a)->name, ((const fl_service_t *)b)->name);
@@ -300,6 +325,7 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
     uint64_t grace = fl_lua_opt_dur(L, -1, "topology grace", DEFAULT_GRACE_NS);
     lua_pop(L, 1);
     parse_consul(L, topo);
+    parse_amqp(L, topo);
 
     lua_getfield(L, 1, "services");
     if (lua_isnil(L, -1)) {

@@ -32,8 +32,16 @@ typedef enum {
     FL_CONSUL_NONE, /* no Consul: no CONSUL_HTTP_ADDR */
 } fl_consul_mode_t;
 
+typedef enum {
+    FL_AMQP_FAKE, /* the embedded broker, reached through a link per instance (the default) */
+    FL_AMQP_REAL, /* a real broker: AMQP_URL is amqp_url as given */
+    FL_AMQP_NONE, /* no broker: no AMQP_URL */
+} fl_amqp_mode_t;
+
 typedef struct {
     fl_consul_mode_t consul;
+    fl_amqp_mode_t amqp;
+    char amqp_url[256]; /* FL_AMQP_REAL */
     char consul_addr[128];  /* FL_CONSUL_REAL: "host:port" */
     fl_service_t *services; /* sorted by name */
     int nservices;

@@ -171,6 +171,15 @@ void amqp_maybe_closed(broker_t *b)
         cb(arg);
 }
 
+static void on_queue_timer_closed(uv_handle_t *h)
+{
+    queue_t *q = h->data;
+    broker_t *b = q->vh->b;
+    q->timer_open = 0;
+    b->pending_closes--;
+    amqp_maybe_closed(b);
+}
+
 static void close_queue_timers(broker_t *b)
 {
     for (size_t v = 0; v < b->nvhosts; v++) {
@@ -179,7 +188,7 @@ static void close_queue_timers(broker_t *b)
         while ((q = map_next(&b->vhosts[v]->queues, &it))) {
             if (q->timer_open && !uv_is_closing((uv_handle_t *)&q->timer)) {
                 b->pending_closes++;
-                uv_close((uv_handle_t *)&q->timer, on_listener_closed);
+                uv_close((uv_handle_t *)&q->timer, on_queue_timer_closed);
             }
         }
     }

@@ -1440,7 +1440,7 @@ START_TEST(links_wiring_and_faults)
     ev = ev_must(r, FL_EV_NOTE, NULL, "echo ");
     snprintf(want, sizeof want, ":%d", p1);
     ck_assert_ptr_null(strstr(ev->text, want)); /* the links are not the servers */
-    ev_must(r, FL_EV_NOTE, NULL, "all 4");
+    ev_must(r, FL_EV_NOTE, NULL, "all 8"); /* 4 to echo, and each instance's link to the broker */
 
     r = run(e, "latency fault");
     EXPECT_VERDICT(r, FL_VERDICT_PASS);
@@ -1474,7 +1474,8 @@ START_TEST(links_wiring_and_faults)
     ev_must(r, FL_EV_FAULT, "client -/-> echo-1", "one-way partition");
     ev = ev_must(r, FL_EV_FAULT, "all links", "healed (");
     ck_assert_str_eq(ev->where, lf_at(&f, "heal"));
-    ev_must(r, FL_EV_FAULT, NULL, "still on at the end on 4 links");
+    /* client and curler to both echoes, and curler-1 to the broker */
+    ev_must(r, FL_EV_FAULT, NULL, "still on at the end on 5 links");
 
     r = run(e, "no link");
     EXPECT_VERDICT(r, FL_VERDICT_USAGE);

@@ -1,0 +1,5 @@
+topology {
+  amqp = "rabbit",
+  services = { x = { cmd = { "sh", "-c", "sleep 1" } } },
+}
+scenario("never runs", function(t) end)
