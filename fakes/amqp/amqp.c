@@ -346,6 +346,5 @@ int fl_amqp_queue_stats(fl_amqp_t *b, const char *vhost, const char *name,
     out->duplicated = q->st.duplicated;
     out->dead_lettered = q->st.dead_lettered;
     out->expired = q->st.expired;
-    out->returned = q->st.returned;
     return 0;
 }

@@ -60,8 +60,7 @@ void fl_amqp_set_drop(fl_amqp_t *b, double rate);
 
 typedef struct {
     uint64_t ready, unacked, consumers;
-    uint64_t published, delivered, acked, redelivered, dropped, duplicated, dead_lettered, expired,
-        returned;
+    uint64_t published, delivered, acked, redelivered, dropped, duplicated, dead_lettered, expired;
 } fl_amqp_queue_stats_t;
 
 /* Stats of queue `name` in vhost (NULL: "/"). Returns 0 or FL_ENOTFOUND. */

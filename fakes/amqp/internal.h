@@ -123,8 +123,7 @@ struct exchange {
 };
 
 typedef struct {
-    uint64_t published, delivered, acked, redelivered, dropped, duplicated, dead_lettered, expired,
-        returned;
+    uint64_t published, delivered, acked, redelivered, dropped, duplicated, dead_lettered, expired;
 } qstats_t;
 
 struct queue {
