@@ -733,7 +733,9 @@ START_TEST(restart_after_crash)
     ck_assert_int_eq(fl_instance_crash(&F.inst), 0);
     WAIT_FOR(F.inst.starts == 2, 5000);
     ck_assert_int_eq(F.restart_rc, 0);
-    ck_assert_int_eq(F.nprocs_at_restart, 2);
+    /* the new process, and the old one if its handles were still closing (they usually are;
+     * on a loaded machine the group scan can outlast them) */
+    ck_assert(F.nprocs_at_restart == 1 || F.nprocs_at_restart == 2);
     ck_assert_int_ne(F.inst.pid, first);
     ck_assert_int_eq(F.inst.exited, 0); /* cleared for the new run */
     ck_assert_int_eq(F.inst.expected_exit, 0);
