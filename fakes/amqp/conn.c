@@ -69,6 +69,9 @@ void conn_flush(conn_t *c)
 {
     if (c->state == C_DEAD || c->writing)
         return;
+    /* consumers stop at the high-water mark; when a direct write drains it, no write callback
+     * will come to let them go on, so they are kicked here */
+    int was_full = c->out.len >= OUT_HIGH_WATER;
     if (c->out.len) {
         uv_buf_t buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
@@ -99,6 +102,8 @@ void conn_flush(conn_t *c)
         }
         return;
     }
+    if (was_full)
+        kick_consumers(c);
     if (c->close_after_write)
         conn_close(c);
 }

@@ -112,20 +112,23 @@ void settle(broker_t *b)
     if (b->in_settle)
         return;
     b->in_settle = 1;
-    while (b->dirty) {
-        queue_t *q = b->dirty;
-        b->dirty = q->dirty_next;
-        q->dirty = 0;
-        if (q->deleted)
-            queue_maybe_free(q);
-        else
-            dispatch(q);
-    }
-    while (b->flush) {
-        conn_t *c = b->flush;
-        b->flush = c->flush_next;
-        c->flush_queued = 0;
-        conn_flush(c);
+    /* a flush can kick queues again (a connection back under its high-water mark) */
+    while (b->dirty || b->flush) {
+        while (b->dirty) {
+            queue_t *q = b->dirty;
+            b->dirty = q->dirty_next;
+            q->dirty = 0;
+            if (q->deleted)
+                queue_maybe_free(q);
+            else
+                dispatch(q);
+        }
+        while (b->flush) {
+            conn_t *c = b->flush;
+            b->flush = c->flush_next;
+            c->flush_queued = 0;
+            conn_flush(c);
+        }
     }
     journal_sync(b);
     b->in_settle = 0;
