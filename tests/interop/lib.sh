@@ -86,3 +86,211 @@ count_checks() {
     IT_CHECKS=$((IT_CHECKS + _ok + _bad))
     IT_FAILS=$((IT_FAILS + _bad))
 }
+
+# --- AMQP: a real RabbitMQ and the fake broker ---------------------------------------------
+
+# port_in_use PORT: some IPv4 or IPv6 socket (any state) has PORT as its local port.
+port_in_use() {
+    _hex=$(printf '%04X' "$1")
+    awk -v p=":$_hex" 'NR > 1 && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# spare_port: a loopback port below the kernel's ephemeral range (so no outgoing connection
+# takes it meanwhile) that nothing uses now and that this test has not handed out yet.
+spare_port() {
+    _n=0
+    while [ "$_n" -lt 200 ]; do
+        _p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000))
+        case " ${SPARE_PORTS:-} " in *" $_p "*) _n=$((_n + 1)) && continue ;; esac
+        if ! port_in_use "$_p"; then
+            SPARE_PORTS="${SPARE_PORTS:-} $_p"
+            echo "$_p"
+            return 0
+        fi
+        _n=$((_n + 1))
+    done
+    return 1
+}
+
+# pids_named NAME: PIDs of the processes whose /proc comm is NAME.
+pids_named() {
+    awk -v nm="$1" '$0 == nm { split(FILENAME, a, "/"); print a[3] }' /proc/[0-9]*/comm 2>/dev/null
+}
+
+# listener_pid PORT NAME: the PID of the process called NAME (its /proc comm) that holds a
+# socket listening on 127.0.0.1:PORT; empty if there is none. Found through /proc: the
+# listening socket's inode in /proc/net/tcp, then the NAME process with that inode open.
+listener_pid() {
+    _hex=$(printf '%04X' "$1")
+    _inode=$(awk -v a="0100007F:$_hex" '$2 == a && $4 == "0A" { print $10; exit }' /proc/net/tcp)
+    [ -n "$_inode" ] || return 0
+    for _p in $(pids_named "$2"); do
+        for _fd in /proc/"$_p"/fd/*; do
+            if [ "$(readlink "$_fd" 2>/dev/null)" = "socket:[$_inode]" ]; then
+                echo "$_p"
+                return 0
+            fi
+        done
+    done
+}
+
+# child_pid PID NAME: a child of PID whose comm is NAME (empty if none).
+child_pid() {
+    for _p in $(pids_named "$2"); do
+        if [ "$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$_p/status" 2>/dev/null)" = "$1" ]; then
+            echo "$_p"
+            return 0
+        fi
+    done
+}
+
+# rmq_listening: RabbitMQ's AMQP port is open and its boot is over (the listener opens as
+# the last boot step, and "completed" is printed once it is done).
+rmq_listening() {
+    [ -n "$(listener_pid "$RMQ_PORT" beam.smp)" ] &&
+        grep -q 'Starting broker\.\.\. completed' "$RMQ_DIR/server.out"
+}
+
+rmq_ready_or_gone() {
+    [ -n "$RMQ_BEAM_PID" ] || RMQ_BEAM_PID=$(child_pid "$RMQ_PID" beam.smp)
+    rmq_listening || exited "$RMQ_PID"
+}
+
+# start_rabbitmq: a real RabbitMQ (Debian's rabbitmq-server) of this test's own, as
+# DESIGN.md "Dependencies" says: the package's /usr/lib/rabbitmq/bin/rabbitmq-server (not
+# the sbin wrapper, which switches user and uses the system state), every path in
+# $FL_TMP/rabbitmq, no plugins, AMQP, Erlang distribution and epmd on spare loopback ports
+# and a node name of its own, so it touches nothing outside the test. Waits (30 s at most)
+# until it accepts AMQP connections. Sets RMQ_URL (amqp://guest:guest@127.0.0.1:PORT),
+# RMQ_PORT, RMQ_PID (the script, which stops the VM on SIGTERM and exits 0), RMQ_BEAM_PID,
+# RMQ_EPMD_PID and RMQ_START_MS (how long startup took). Returns 1 if it does not start.
+start_rabbitmq() {
+    RMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+    RMQ_DIR="$FL_TMP/rabbitmq"
+    RMQ_BEAM_PID=""
+    RMQ_EPMD_PID=""
+    mkdir -p "$RMQ_DIR/home" "$RMQ_DIR/mnesia" "$RMQ_DIR/log" || return 1
+    RMQ_PORT=$(spare_port) && RMQ_DIST_PORT=$(spare_port) && RMQ_EPMD_PORT=$(spare_port) || {
+        fail "no spare loopback port for RabbitMQ"
+        return 1
+    }
+    echo '[].' >"$RMQ_DIR/enabled_plugins"
+    cat >"$RMQ_DIR/rabbitmq.conf" <<CONF
+listeners.tcp.1 = 127.0.0.1:$RMQ_PORT
+log.file.level = info
+log.console = false
+CONF
+    _t0=$(now_ms)
+    # The distribution listener binds 127.0.0.1 only (inet_dist_use_interface); epmd binds
+    # ERL_EPMD_ADDRESS (plus ::1, which it always adds).
+    env HOME="$RMQ_DIR/home" \
+        RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia" \
+        RABBITMQ_LOG_BASE="$RMQ_DIR/log" \
+        RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_DIR/enabled_plugins" \
+        RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+        RABBITMQ_NODE_PORT="$RMQ_PORT" \
+        RABBITMQ_DIST_PORT="$RMQ_DIST_PORT" \
+        RABBITMQ_NODENAME="fl$$-$RMQ_PORT@localhost" \
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+        ERL_EPMD_PORT="$RMQ_EPMD_PORT" \
+        ERL_EPMD_ADDRESS=127.0.0.1 \
+        "$RMQ_SERVER" >"$RMQ_DIR/server.out" 2>&1 </dev/null &
+    RMQ_PID=$!
+    it_track "$RMQ_PID"
+    wait_until 30 rmq_ready_or_gone
+    [ -n "$RMQ_BEAM_PID" ] && it_track "$RMQ_BEAM_PID"
+    RMQ_EPMD_PID=$(listener_pid "$RMQ_EPMD_PORT" epmd)
+    [ -n "$RMQ_EPMD_PID" ] && it_track "$RMQ_EPMD_PID"
+    if ! rmq_listening; then
+        fail "RabbitMQ does not accept AMQP on 127.0.0.1:$RMQ_PORT after 30 s"
+        show "$RMQ_DIR/server.out"
+        show "$(ls "$RMQ_DIR"/log/*.log 2>/dev/null | head -n 1)" 60
+        stop_rabbitmq
+        return 1
+    fi
+    RMQ_START_MS=$(($(now_ms) - _t0))
+    RMQ_URL="amqp://guest:guest@127.0.0.1:$RMQ_PORT"
+    ok "RabbitMQ $(rmq_version) listens on 127.0.0.1:$RMQ_PORT after $RMQ_START_MS ms (pid $RMQ_PID, VM $RMQ_BEAM_PID, epmd ${RMQ_EPMD_PID:-?} on $RMQ_EPMD_PORT)"
+}
+
+rmq_version() {
+    dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '(version unknown)'
+}
+
+# gone PID: no such process, or a zombie (one that is not our child is reaped by init).
+gone() {
+    exited "$1"
+}
+
+# stop_rabbitmq: SIGTERM to the script (it stops the VM cleanly and exits 0; 20 s at most),
+# then the epmd the VM started, by the PID found at start. Both must be gone afterwards.
+stop_rabbitmq() {
+    [ -n "${RMQ_PID:-}" ] || return 0
+    kill -TERM "$RMQ_PID" 2>/dev/null
+    if wait_until 20 exited "$RMQ_PID"; then
+        wait "$RMQ_PID"
+        expect_eq "RabbitMQ: exit status after SIGTERM" "$?" 0
+    else
+        fail "RabbitMQ still runs 20 s after SIGTERM"
+        kill -KILL "$RMQ_PID" 2>/dev/null
+        wait "$RMQ_PID"
+    fi
+    if [ -n "$RMQ_BEAM_PID" ] && ! wait_until 5 gone "$RMQ_BEAM_PID"; then
+        fail "RabbitMQ's VM (pid $RMQ_BEAM_PID) outlived its script"
+        kill -KILL "$RMQ_BEAM_PID" 2>/dev/null
+    fi
+    if [ -n "$RMQ_EPMD_PID" ]; then
+        kill -TERM "$RMQ_EPMD_PID" 2>/dev/null
+        if ! wait_until 5 gone "$RMQ_EPMD_PID"; then
+            fail "epmd (pid $RMQ_EPMD_PID) still runs 5 s after SIGTERM"
+            kill -KILL "$RMQ_EPMD_PID" 2>/dev/null
+        fi
+    fi
+    _left=$(listener_pid "$RMQ_EPMD_PORT" epmd)$(listener_pid "$RMQ_PORT" beam.smp)
+    expect_eq "RabbitMQ and its epmd are gone (listeners left)" "$_left" ""
+    RMQ_PID=""
+}
+
+# start_fake_amqp [DATA_DIR]: the standalone fake broker on 127.0.0.1 (a port picked by the
+# kernel), optionally keeping durable state in DATA_DIR. Its contract: it prints exactly one
+# line, amqp://127.0.0.1:PORT, on stdout once it listens; event lines go to stderr; SIGTERM
+# makes it exit 0; guest/guest and the vhost "/" work by default. Stdout in
+# $FL_TMP/fake_amqp.out, stderr in $FL_TMP/fake_amqp.err. Sets FAKE_AMQP_PID and
+# FAKE_AMQP_URL (amqp://guest:guest@127.0.0.1:PORT; no path, so the vhost is "/": with a
+# trailing slash librabbitmq asks for the vhost ""). Returns 1 if it does not print its
+# address within 5 s.
+start_fake_amqp() {
+    if [ $# -gt 0 ]; then
+        "$FL" fake amqp --listen 127.0.0.1:0 --data "$1" >"$FL_TMP/fake_amqp.out" 2>"$FL_TMP/fake_amqp.err" &
+    else
+        "$FL" fake amqp --listen 127.0.0.1:0 >"$FL_TMP/fake_amqp.out" 2>"$FL_TMP/fake_amqp.err" &
+    fi
+    FAKE_AMQP_PID=$!
+    it_track "$FAKE_AMQP_PID"
+    _fake_amqp_up() {
+        grep -q '^amqp://127\.0\.0\.1:[0-9]*$' "$FL_TMP/fake_amqp.out" || exited "$FAKE_AMQP_PID"
+    }
+    wait_until 5 _fake_amqp_up
+    _addr=$(sed -n 's|^amqp://\(127\.0\.0\.1:[0-9]*\)$|\1|p' "$FL_TMP/fake_amqp.out")
+    if [ -z "$_addr" ] || [ "$(wc -l <"$FL_TMP/fake_amqp.out")" -ne 1 ]; then
+        fail "the fake broker did not print exactly one line amqp://127.0.0.1:PORT"
+        show "$FL_TMP/fake_amqp.out"
+        show "$FL_TMP/fake_amqp.err"
+        kill -KILL "$FAKE_AMQP_PID" 2>/dev/null
+        wait "$FAKE_AMQP_PID" 2>/dev/null
+        FAKE_AMQP_PID=""
+        return 1
+    fi
+    FAKE_AMQP_URL="amqp://guest:guest@$_addr"
+    ok "the fake broker listens: $(cat "$FL_TMP/fake_amqp.out")"
+}
+
+# stop_fake_amqp: SIGTERM, exit 0, and nothing alarming on its stderr.
+stop_fake_amqp() {
+    [ -n "${FAKE_AMQP_PID:-}" ] || return 0
+    stop_pid "$FAKE_AMQP_PID" "the fake broker"
+    expect_no_grep 'Sanitizer|runtime error|ERROR|leak' "$FL_TMP/fake_amqp.err"
+    FAKE_AMQP_PID=""
+}
