@@ -1154,7 +1154,9 @@ def s_raw():
     table, off = decode_table(payload, 6)
     mech, off = longstr(payload, off)
     loc, off = longstr(payload, off)
-    say("raw: connection.start version", payload[4], payload[5], "mechanisms", repr(mech),
+    # (RabbitMQ lists its mechanisms in an order that changes between boots: sorted here)
+    say("raw: connection.start version", payload[4], payload[5],
+        "mechanisms (sorted)", repr(" ".join(sorted(mech.split()))),
         "locales", repr(loc), "trailing bytes", len(payload) - off)
     for line in show_table(table, drop=("version", "platform", "cluster_name")):
         say("raw: server-properties", line)

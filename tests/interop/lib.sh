@@ -294,3 +294,68 @@ stop_fake_amqp() {
     expect_no_grep 'Sanitizer|runtime error|ERROR|leak' "$FL_TMP/fake_amqp.err"
     FAKE_AMQP_PID=""
 }
+
+# --- AMQP client transcripts ------------------------------------------------------------------
+# Each client script (amqp_pika.py, amqp_node.js, amqp_tools.sh, amqp_go.sh) takes a broker
+# URL and prints a normalized transcript; the same script against RabbitMQ and against the
+# fake must print the same. tests/interop/amqp_golden/CLIENT.txt is RabbitMQ's transcript.
+
+AMQP_CLIENTS="pika node tools go"
+AMQP_GOLDEN="$FL_SOURCE_DIR/tests/interop/amqp_golden"
+
+# amqp_client_missing CLIENT: why CLIENT cannot run here (empty when it can).
+amqp_client_missing() {
+    case $1 in
+    pika) /usr/bin/python3 -c 'import pika' 2>/dev/null || echo "python3-pika is not installed for /usr/bin/python3" ;;
+    node)
+        command -v node >/dev/null 2>&1 || echo "node is not installed"
+        [ -f "$FL_SOURCE_DIR/tests/interop/node_modules/amqplib/package.json" ] ||
+            echo "amqplib is missing from tests/interop/node_modules (make deps runs npm ci)"
+        ;;
+    tools) command -v amqp-publish >/dev/null 2>&1 || echo "amqp-tools is not installed" ;;
+    go)
+        command -v go >/dev/null 2>&1 || echo "go is not installed"
+        [ -d /usr/share/gocode/src/github.com/rabbitmq/amqp091-go ] ||
+            echo "golang-github-rabbitmq-amqp091-go-dev is not installed"
+        ;;
+    esac
+}
+
+# amqp_go_build: builds the seed's Go program (GOPATH mode, Debian's amqp091-go) into
+# $FL_TMP/seedamqp, its build cache kept next to the bin folder so later runs are quick.
+amqp_go_build() {
+    mkdir -p "$FL_BIN_DIR/../gocache"
+    _t0=$(now_ms)
+    if (cd "$FL_SOURCE_DIR/tests/interop/go/seedamqp" &&
+        env GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE="$FL_BIN_DIR/../gocache" \
+            timeout -k 5 240 go build -o "$FL_TMP/seedamqp" .) >"$FL_TMP/go-build.log" 2>&1; then
+        ok "built the seed's Go send/receive program in $(($(now_ms) - _t0)) ms"
+        return 0
+    fi
+    fail "go build of tests/interop/go/seedamqp failed"
+    show "$FL_TMP/go-build.log"
+    return 1
+}
+
+# amqp_client CLIENT URL OUT: runs one client script against URL (bounded), its transcript
+# in OUT and its stderr in OUT.err; sets RC.
+amqp_client() {
+    _d="$FL_SOURCE_DIR/tests/interop"
+    case $1 in
+    pika) timeout -k 5 120 /usr/bin/python3 "$_d/amqp_pika.py" "$2" >"$3" 2>"$3.err" ;;
+    node) timeout -k 5 90 node "$_d/amqp_node.js" "$2" >"$3" 2>"$3.err" ;;
+    tools) timeout -k 5 90 sh "$_d/amqp_tools.sh" "$2" >"$3" 2>"$3.err" ;;
+    go) timeout -k 5 60 sh "$_d/amqp_go.sh" "$2" "$FL_TMP/seedamqp" >"$3" 2>"$3.err" ;;
+    esac
+    RC=$?
+}
+
+# expect_same_transcript WHAT GOT WANT: GOT and WANT are equal; the diff when not.
+expect_same_transcript() {
+    if cmp -s "$2" "$3"; then
+        ok "$1: the transcripts are the same ($(wc -l <"$3") lines)"
+    else
+        fail "$1: the transcripts differ (- $(basename "$3"), + $(basename "$2")):"
+        diff -u "$3" "$2" | head -n 80 | sed 's/^/  | /'
+    fi
+}
