@@ -165,6 +165,8 @@ rmq_ready_or_gone() {
 # until it accepts AMQP connections. Sets RMQ_URL (amqp://guest:guest@127.0.0.1:PORT),
 # RMQ_PORT, RMQ_PID (the script, which stops the VM on SIGTERM and exits 0), RMQ_BEAM_PID,
 # RMQ_EPMD_PID and RMQ_START_MS (how long startup took). Returns 1 if it does not start.
+# RMQ_EXTRA_CONF, if set, is added to its rabbitmq.conf (to see a check fail against a
+# broker that behaves differently, e.g. "frame_max = 8192").
 start_rabbitmq() {
     RMQ_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
     RMQ_DIR="$FL_TMP/rabbitmq"
@@ -180,10 +182,12 @@ start_rabbitmq() {
 listeners.tcp.1 = 127.0.0.1:$RMQ_PORT
 log.file.level = info
 log.console = false
+${RMQ_EXTRA_CONF:-}
 CONF
     _t0=$(now_ms)
     # The distribution listener binds 127.0.0.1 only (inet_dist_use_interface); epmd binds
-    # ERL_EPMD_ADDRESS (plus ::1, which it always adds).
+    # ERL_EPMD_ADDRESS (plus ::1, which it always adds). It runs in $RMQ_DIR, and a VM that
+    # fails to boot writes its erl_crash.dump there, not into the caller's folder.
     env HOME="$RMQ_DIR/home" \
         RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia" \
         RABBITMQ_LOG_BASE="$RMQ_DIR/log" \
@@ -196,7 +200,8 @@ CONF
         RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
         ERL_EPMD_PORT="$RMQ_EPMD_PORT" \
         ERL_EPMD_ADDRESS=127.0.0.1 \
-        "$RMQ_SERVER" >"$RMQ_DIR/server.out" 2>&1 </dev/null &
+        ERL_CRASH_DUMP="$RMQ_DIR/erl_crash.dump" \
+        sh -c 'cd "$1" && exec "$2"' sh "$RMQ_DIR" "$RMQ_SERVER" >"$RMQ_DIR/server.out" 2>&1 </dev/null &
     RMQ_PID=$!
     it_track "$RMQ_PID"
     wait_until 30 rmq_ready_or_gone
