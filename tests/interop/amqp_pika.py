@@ -16,9 +16,10 @@ What legitimately differs between two brokers is normalized: server-generated na
 dropped, timestamps the broker sets (x-death's time) become "<time>". Every queue and
 exchange name starts with PREFIX (default "flpk-"; it must occur in no other text), which
 the transcript leaves out, so two runs one after the other against one broker do not meet
-(runs side by side would: both bind to the amq.* exchanges). Waits are bounded; an unexpected exception is printed
-(as "UNEXPECTED ...") and makes the exit status 1, so a broken broker shows as a diff
-rather than a hang.
+(runs side by side would: both bind to the amq.* exchanges). Waits are bounded; an
+unexpected exception is printed (as "UNEXPECTED ...") and makes the exit status 1, so a
+broken broker shows as a diff rather than a hang. Extra arguments after PREFIX name the
+sections to run (e.g. raw_crashes, which is not run by default).
 """
 
 import decimal
