@@ -1,6 +1,7 @@
 /* AMQP 0-9-1 wire format: frames, method arguments from one table of signatures, field tables
  * with RabbitMQ's type codes (its errata to the 0-9-1 spec: 'b' is a signed octet, 's' a
- * signed short, 'x' a byte array, no 'L'), and basic properties. Pure functions over bytes:
+ * signed short, 'x' a byte array; 'L', which RabbitMQ also passes through, an unsigned long
+ * long), and basic properties. Pure functions over bytes:
  * every read is bounds-checked against the frame, nothing is allocated, nothing is copied on
  * decode. */
 #include "fakes/amqp/codec.h"
@@ -145,6 +146,19 @@ static uint32_t be32(const uint8_t *p)
 static uint64_t be64(const uint8_t *p)
 {
     return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+int fl_amqp_header_legacy(const uint8_t *p, size_t len)
+{
+    static const uint8_t v09[8] = {'A', 'M', 'Q', 'P', 1, 1, 0, 9};
+    static const uint8_t v08[8] = {'A', 'M', 'Q', 'P', 1, 1, 8, 0};
+    size_t n = len < 8 ? len : 8;
+    int may09 = memcmp(p, v09, n) == 0, may08 = memcmp(p, v08, n) == 0;
+    if (!may09 && !may08)
+        return 0;
+    if (len < 8)
+        return FL_EAGAIN;
+    return may09 ? 1 : 2;
 }
 
 int fl_amqp_header_check(const uint8_t *p, size_t len)
@@ -307,6 +321,7 @@ static int value_read(rd_t *r, char type, fl_amqp_value_t *v, int depth)
         v->i = (uint32_t)u;
         return 0;
     case 'l':
+    case 'L':
     case 'T':
         if (rd_u64(r, &u))
             return -1;
@@ -409,6 +424,7 @@ int fl_amqp_value_int(const fl_amqp_value_t *v, int64_t *out)
     case 'I':
     case 'i':
     case 'l':
+    case 'L':
     case 'T':
         *out = v->i;
         return 1;

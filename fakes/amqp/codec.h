@@ -59,6 +59,11 @@ extern const uint8_t fl_amqp_protocol_header[8];
  * close). */
 int fl_amqp_header_check(const uint8_t *p, size_t len);
 
+/* The headers of AMQP 0-9 ("AMQP\1\1\0\9") and 0-8 ("AMQP\1\1\8\0"), which RabbitMQ still
+ * greets with connection.start (versions 0-9 and 8-0). Returns 1 (0-9), 2 (0-8), 0 (neither)
+ * or FL_EAGAIN (fewer than 8 bytes, matching one so far). */
+int fl_amqp_header_legacy(const uint8_t *p, size_t len);
+
 typedef struct {
     uint8_t type;
     uint16_t channel;
@@ -147,7 +152,7 @@ int fl_amqp_array_next(const uint8_t *p, size_t len, size_t *off, fl_amqp_value_
 int fl_amqp_table_get(const uint8_t *p, size_t len, const char *name, fl_amqp_value_t *v);
 /* Whether two values are equal, in type and content (tables and arrays bytewise). */
 int fl_amqp_value_equal(const fl_amqp_value_t *a, const fl_amqp_value_t *b);
-/* Whether v is an integer type (b B s u I i l T); sets *out. */
+/* Whether v is an integer type (b B s u I i l L T); sets *out. */
 int fl_amqp_value_int(const fl_amqp_value_t *v, int64_t *out);
 
 /* Building tables: begin returns the offset of the length word; fields append; end patches

@@ -48,6 +48,16 @@ static void kick_consumers(conn_t *c)
     }
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status; /* the close comes with the peer's EOF or the timer */
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+static void on_hb(uv_timer_t *t);
+
 static void on_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data;
@@ -104,8 +114,22 @@ void conn_flush(conn_t *c)
     }
     if (was_full)
         kick_consumers(c);
-    if (c->close_after_write)
-        conn_close(c);
+    if (c->close_after_write && !c->shutting) {
+        /* everything is out: end our side, and read (and drop) what the client still sends
+         * until it closes or a second passes, so that unread bytes do not turn the close
+         * into a reset that could destroy the close frame in flight */
+        c->shutting = 1;
+        c->sreq.data = c;
+        if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (!c->reading) {
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+            c->reading = 1;
+        }
+        uv_timer_start(&c->hb, on_hb, CLOSE_WAIT_MS, 0);
+    }
 }
 
 /* Closes the socket once everything queued is written. */
@@ -204,20 +228,20 @@ void conn_drop(conn_t *c)
     conn_close(c);
 }
 
-static void on_hb(uv_timer_t *t);
-
 void conn_error(conn_t *c, int code, const char *text, uint16_t class_id, uint16_t method_id)
 {
     if (c->state == C_DEAD || c->state == C_CLOSING)
         return;
     broker_event(c->b, "connection %s: %d %s", c->peer, code, text);
-    if (c->state < C_TUNE_OK && !(code == FL_AMQP_ACCESS_REFUSED && c->cap_auth_close)) {
-        /* a client that has not been tuned and did not ask for authentication_failure_close
-         * is not told why: RabbitMQ just closes */
+    if (c->state < C_OPEN && !(code == FL_AMQP_ACCESS_REFUSED && c->cap_auth_close)) {
+        /* until it is tuned RabbitMQ tells a client nothing (a refused login only when the
+         * client asked for authentication_failure_close): it just closes */
         close_when_written(c);
         return;
     }
-    fl_amqp_method_frame(conn_out(c), 0, 10, 50, code, text, class_id, method_id);
+    char reply[256]; /* a short string: at most 255 bytes go out */
+    snprintf(reply, sizeof reply, "%s", text);
+    fl_amqp_method_frame(conn_out(c), 0, 10, 50, code, reply, class_id, method_id);
     c->state = C_CLOSING;
     /* the client has a second to answer close-ok */
     uv_timer_start(&c->hb, on_hb, CLOSE_WAIT_MS, 0);
@@ -232,7 +256,9 @@ void channel_error(channel_t *ch, int code, const char *text, uint16_t class_id,
     if (ch->state == CH_CLOSING)
         return;
     broker_event(ch->c->b, "channel %s/%u: %d %s", ch->c->peer, ch->id, code, text);
-    fl_amqp_method_frame(conn_out(ch->c), ch->id, 20, 40, code, text, class_id, method_id);
+    char reply[256]; /* a short string: at most 255 bytes go out */
+    snprintf(reply, sizeof reply, "%s", text);
+    fl_amqp_method_frame(conn_out(ch->c), ch->id, 20, 40, code, reply, class_id, method_id);
     /* its messages go back now; the channel number is free again after close-ok */
     while (ch->nconsumers)
         consumer_remove(ch->consumers[ch->nconsumers - 1], 0);
@@ -290,6 +316,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    if (c->shutting) {
+        c->in.len = c->in_off = 0; /* closing: what the client sends is dropped */
+        return;
+    }
     c->in.len += (size_t)n;
     c->last_rx = uv_now(c->b->loop);
     process(c);
@@ -398,7 +428,7 @@ void send_content(conn_t *c, uint16_t channel, msg_t *m, uint16_t method, const 
 
 /* ---- the handshake ---- */
 
-static void send_start(conn_t *c)
+static void send_start(conn_t *c, int major, int minor)
 {
     fl_buf_t t = FL_BUF_INIT;
     static const char *caps[] = {
@@ -413,14 +443,15 @@ static void send_start(conn_t *c)
     fl_amqp_table_end(&t, cs);
     fl_amqp_field_str(&t, "cluster_name", "rabbit@faultline");
     fl_amqp_field_str(&t, "copyright", "Copyright (c) 2007-2022 VMware, Inc. or its affiliates.");
-    fl_amqp_field_str(&t, "information", "faultline's fake broker, speaking as RabbitMQ 3.10");
+    fl_amqp_field_str(&t, "information",
+                      "Licensed under the MPL 2.0. Website: https://rabbitmq.com");
     fl_amqp_field_str(&t, "platform", "Erlang/OTP 25.2.3");
     fl_amqp_field_str(&t, "product", "RabbitMQ");
     fl_amqp_field_str(&t, "version", "3.10.8");
     static const char mech[] = "AMQPLAIN PLAIN", loc[] = "en_US";
     if (t.data)
-        fl_amqp_method_frame(conn_out(c), 0, 10, 10, 0, 9, t.data, t.len, mech, sizeof mech - 1,
-                             loc, sizeof loc - 1);
+        fl_amqp_method_frame(conn_out(c), 0, 10, 10, major, minor, t.data, t.len, mech,
+                             sizeof mech - 1, loc, sizeof loc - 1);
     fl_buf_free(&t);
 }
 
@@ -475,9 +506,9 @@ static int on_start_ok(conn_t *c, const fl_amqp_method_t *m)
         }
     } else {
         char text[320];
-        snprintf(text, sizeof text, "ACCESS_REFUSED - unsupported authentication mechanism '%.*s'",
+        snprintf(text, sizeof text, "COMMAND_INVALID - unknown authentication mechanism '%.*s'",
                  (int)mech->len, (const char *)mech->p);
-        conn_error(c, FL_AMQP_ACCESS_REFUSED, text, 10, 11);
+        conn_error(c, FL_AMQP_COMMAND_INVALID, text, 10, 11);
         return -1;
     }
     if (strcmp(user, c->b->user) != 0 || strcmp(pass, c->b->password) != 0) {
@@ -487,7 +518,7 @@ static int on_start_ok(conn_t *c, const fl_amqp_method_t *m)
                  "details see the broker logfile.",
                  mname);
         broker_event(c->b, "connection %s: user '%s' refused", c->peer, user);
-        conn_error(c, FL_AMQP_ACCESS_REFUSED, text, 10, 11);
+        conn_error(c, FL_AMQP_ACCESS_REFUSED, text, 0, 0);
         return -1;
     }
     snprintf(c->user, sizeof c->user, "%s", user);
@@ -503,8 +534,12 @@ static int on_tune_ok(conn_t *c, const fl_amqp_method_t *m)
     char text[200];
     if (fmax == 0)
         fmax = FRAME_MAX_DEFAULT;
-    if (chmax == 0)
-        chmax = CHANNEL_MAX_DEFAULT;
+    if (chmax == 0) {
+        /* "no limit", which RabbitMQ 3.10 refuses (it closes the connection) */
+        conn_error(c, FL_AMQP_NOT_ALLOWED, "NOT_ALLOWED - channel_max=0 (no limit) refused", 10,
+                   31);
+        return -1;
+    }
     if (fmax < FL_AMQP_FRAME_MIN) {
         snprintf(text, sizeof text, "NOT_ALLOWED - frame_max=%llu < %d min size",
                  (unsigned long long)fmax, FL_AMQP_FRAME_MIN);
@@ -530,12 +565,6 @@ static int on_tune_ok(conn_t *c, const fl_amqp_method_t *m)
     c->channel_max = (uint16_t)chmax;
     c->frame_max = (uint32_t)fmax;
     c->heartbeat = (uint16_t)hb;
-    c->chans = calloc((size_t)chmax + 1, sizeof *c->chans);
-    if (!c->chans) {
-        conn_error(c, FL_AMQP_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory", 10, 31);
-        return -1;
-    }
-    c->nchans = (size_t)chmax + 1;
     c->state = C_OPEN;
     return 0;
 }
@@ -576,16 +605,38 @@ static void expected(conn_t *c, const fl_amqp_method_t *m, const char *want)
     conn_error(c, FL_AMQP_COMMAND_INVALID, text, m->class_id, m->method_id);
 }
 
+/* Bytes as Erlang prints a binary, as RabbitMQ's texts show them: <<"text">> when every byte
+ * is printable, <<1,2,3>> otherwise; long ones cut with "...". */
+static void erl_octets(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    int printable = n > 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 32 || p[i] > 126)
+            printable = 0;
+    size_t len = 0, max = cap > 16 ? cap - 16 : 0;
+    len += (size_t)snprintf(out + len, cap - len, printable ? "<<\"" : "<<");
+    for (size_t i = 0; i < n && len < max; i++) {
+        if (printable)
+            len += (size_t)snprintf(out + len, cap - len, "%s%c",
+                                    p[i] == '"' || p[i] == '\\' ? "\\" : "", p[i]);
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s%u", i ? "," : "", p[i]);
+        if (len >= max && i + 1 < n)
+            len += (size_t)snprintf(out + len, cap - len, "...");
+    }
+    snprintf(out + len, cap - len, printable ? "\">>" : ">>");
+}
+
 static void frame_error(conn_t *c, const char *what)
 {
-    char text[200];
+    char text[400];
     snprintf(text, sizeof text, "FRAME_ERROR - %s", what);
     conn_error(c, FL_AMQP_FRAME_ERROR, text, 0, 0);
 }
 
 static void unexpected_frame(conn_t *c, const char *what)
 {
-    char text[200];
+    char text[400];
     snprintf(text, sizeof text, "UNEXPECTED_FRAME - %s", what);
     conn_error(c, FL_AMQP_UNEXPECTED_FRAME, text, 0, 0);
 }
@@ -602,9 +653,12 @@ static int decode(conn_t *c, const fl_amqp_frame_t *f, fl_amqp_method_t *m)
                  m->method_id);
         conn_error(c, FL_AMQP_COMMAND_INVALID, text, m->class_id, m->method_id);
     } else {
-        snprintf(text, sizeof text, "SYNTAX_ERROR - malformed arguments of %s",
-                 m->spec ? m->spec->name : "a method");
-        conn_error(c, FL_AMQP_SYNTAX_ERROR, text, m->class_id, m->method_id);
+        /* RabbitMQ's words: a frame error naming the argument bytes it could not decode */
+        char octets[160];
+        erl_octets(octets, sizeof octets, f->size > 4 ? f->payload + 4 : f->payload,
+                   f->size > 4 ? f->size - 4 : 0);
+        snprintf(text, sizeof text, "FRAME_ERROR - cannot decode %s", octets);
+        conn_error(c, FL_AMQP_FRAME_ERROR, text, m->class_id, m->method_id);
     }
     return -1;
 }
@@ -662,12 +716,27 @@ static void on_channel0(conn_t *c, const fl_amqp_frame_t *f)
     } else if (is(&m, 10, 51) || is(&m, 10, 60) || is(&m, 10, 61)) {
         /* nothing to answer */
     } else {
-        expected(c, &m, "a connection method on channel 0");
+        conn_error(c, FL_AMQP_CHANNEL_ERROR,
+                   "CHANNEL_ERROR - unexpected method in connection state running", m.class_id,
+                   m.method_id);
     }
 }
 
+/* Channel numbers above the negotiated channel_max still open, as in RabbitMQ 3.10: the table
+ * of channels grows to whatever number a client uses (at most 65536 slots). */
 static channel_t *channel_open(conn_t *c, uint16_t id)
 {
+    if (id >= c->nchans) {
+        size_t n = c->nchans ? c->nchans : 16;
+        while (n <= id)
+            n *= 2;
+        channel_t **v = realloc(c->chans, n * sizeof *v);
+        if (!v)
+            return NULL;
+        memset(v + c->nchans, 0, (n - c->nchans) * sizeof *v);
+        c->chans = v;
+        c->nchans = n;
+    }
     channel_t *ch = calloc(1, sizeof *ch);
     if (!ch)
         return NULL;
@@ -739,8 +808,12 @@ static void on_body(channel_t *ch, const fl_amqp_frame_t *f)
 static void on_frame(conn_t *c, const fl_amqp_frame_t *f)
 {
     if (f->type == FL_AMQP_FRAME_HEARTBEAT) {
-        if (f->channel != 0)
-            frame_error(c, "heartbeat frame on a channel other than 0");
+        if (f->channel != 0) {
+            char octets[160], text[200];
+            erl_octets(octets, sizeof octets, f->payload, f->size);
+            snprintf(text, sizeof text, "UNEXPECTED_FRAME - type 8, all octets = %s", octets);
+            conn_error(c, FL_AMQP_UNEXPECTED_FRAME, text, 0, 0);
+        }
         return;
     }
     if (f->channel == 0 || c->state != C_OPENED) {
@@ -750,14 +823,7 @@ static void on_frame(conn_t *c, const fl_amqp_frame_t *f)
             on_channel0(c, f);
         return;
     }
-    if (f->channel > c->channel_max) {
-        char text[160];
-        snprintf(text, sizeof text, "CHANNEL_ERROR - channel %u is above channel_max %u",
-                 f->channel, c->channel_max);
-        conn_error(c, FL_AMQP_CHANNEL_ERROR, text, 0, 0);
-        return;
-    }
-    channel_t *ch = c->chans[f->channel];
+    channel_t *ch = f->channel < c->nchans ? c->chans[f->channel] : NULL;
     if (f->type != FL_AMQP_FRAME_METHOD) {
         if (ch && ch->state == CH_CLOSING)
             return;
@@ -781,10 +847,8 @@ static void on_frame(conn_t *c, const fl_amqp_frame_t *f)
         return;
     if (!ch) {
         if (!is(&m, 20, 10)) {
-            char text[160];
-            snprintf(text, sizeof text, "CHANNEL_ERROR - expected 'channel.open', got '%s'",
-                     m.spec->name);
-            conn_error(c, FL_AMQP_CHANNEL_ERROR, text, m.class_id, m.method_id);
+            conn_error(c, FL_AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - expected 'channel.open'",
+                       m.class_id, m.method_id);
             return;
         }
         if (!channel_open(c, f->channel)) {
@@ -803,8 +867,12 @@ static void on_frame(conn_t *c, const fl_amqp_frame_t *f)
         return;
     }
     if (ch->content) {
-        unexpected_frame(c, "expected content header for class 60, got non content header frame "
-                            "instead");
+        conn_error(c, FL_AMQP_UNEXPECTED_FRAME,
+                   ch->content == 1 ? "UNEXPECTED_FRAME - expected content header for class 60, "
+                                      "got non content header frame instead"
+                                    : "UNEXPECTED_FRAME - expected content body, got non content "
+                                      "body frame instead",
+                   60, 40);
         return;
     }
     if (is(&m, 20, 10)) {
@@ -828,6 +896,33 @@ static int is_publish(const fl_amqp_frame_t *f)
            f->payload[1] == 60 && f->payload[2] == 0 && f->payload[3] == 40;
 }
 
+/* Says what is wrong with the frame at p, as RabbitMQ does, and closes the connection; or
+ * returns 1 to wait for the rest of a frame (within frame_max) whose fault shows only whole. */
+static int bad_frame(conn_t *c, const uint8_t *p, size_t len)
+{
+    char octets[160], what[300];
+    uint8_t type = p[0];
+    uint32_t size = (uint32_t)p[3] << 24 | (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 | p[6];
+    if ((uint64_t)size + 8 > c->frame_max) {
+        snprintf(what, sizeof what, "type %u, all octets = <<>>: {frame_too_large,%u,%u}", type,
+                 size, c->frame_max - 8);
+    } else if (len < (size_t)size + 8) {
+        return 1;
+    } else {
+        erl_octets(octets, sizeof octets, p + 7, size);
+        if (type != FL_AMQP_FRAME_METHOD && type != FL_AMQP_FRAME_HEADER &&
+            type != FL_AMQP_FRAME_BODY && type != FL_AMQP_FRAME_HEARTBEAT)
+            snprintf(what, sizeof what, "type %u, all octets = %s: unknown_frame", type, octets);
+        else
+            snprintf(what, sizeof what, "type %u, all octets = %s: {invalid_frame_end_marker,%u}",
+                     type, octets, p[7 + size]);
+    }
+    frame_error(c, what);
+    /* RabbitMQ waits for nothing after a broken frame: the socket closes once this is out */
+    c->close_after_write = 1;
+    return 0;
+}
+
 static void process(conn_t *c)
 {
     while (c->state != C_DEAD && !c->held && !c->close_after_write) {
@@ -836,9 +931,16 @@ static void process(conn_t *c)
         if (len == 0)
             break;
         if (c->state == C_HEADER) {
-            int rc = fl_amqp_header_check(p, len);
-            if (rc == FL_EAGAIN)
+            int rc = fl_amqp_header_check(p, len), legacy = fl_amqp_header_legacy(p, len);
+            if (rc == FL_EAGAIN || legacy == FL_EAGAIN)
                 break;
+            if (legacy > 0) {
+                /* 0-9 and 0-8 clients get RabbitMQ's greeting; what follows is 0-9-1 */
+                c->in_off += 8;
+                send_start(c, legacy == 2 ? 8 : 0, legacy == 2 ? 0 : 9);
+                c->state = C_START_OK;
+                continue;
+            }
             if (rc < 0) {
                 /* the protocol version this server speaks, then close */
                 broker_event(c->b, "connection %s: bad protocol header", c->peer);
@@ -847,7 +949,7 @@ static void process(conn_t *c)
                 break;
             }
             c->in_off += 8;
-            send_start(c);
+            send_start(c, 0, 9);
             c->state = C_START_OK;
             continue;
         }
@@ -856,12 +958,8 @@ static void process(conn_t *c)
         if (n == FL_EAGAIN)
             break;
         if (n < 0) {
-            char what[120];
-            snprintf(what, sizeof what,
-                     "frame of type %u on channel %u breaks framing "
-                     "(frame_max %u)",
-                     p[0], len >= 3 ? (unsigned)(p[1] << 8 | p[2]) : 0, c->frame_max);
-            frame_error(c, what);
+            if (bad_frame(c, p, len))
+                break; /* the rest of it has not arrived yet */
             c->in_off = c->in.len;
             break;
         }

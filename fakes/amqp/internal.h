@@ -222,7 +222,8 @@ struct conn {
     char user[128];
     int state;
     uint8_t cap_blocked, cap_cancel_notify, cap_auth_close;
-    uint8_t reading, held, blocked_sent, writing, close_after_write, open_handles;
+    uint8_t reading, held, blocked_sent, writing, close_after_write, shutting, open_handles;
+    uv_shutdown_t sreq;
     uint16_t channel_max;
     uint32_t frame_max;
     uint16_t heartbeat;
@@ -285,7 +286,11 @@ void queue_maybe_free(queue_t *q);
 uint64_t queue_purge(queue_t *q);
 /* Validates a queue's x- arguments; on a bad one writes RabbitMQ's text and returns the reply
  * code (406), else 0. */
-int queue_args_check(const uint8_t *args, uint32_t len, char *text, size_t cap);
+int queue_args_check(const uint8_t *args, uint32_t len, const char *queue, const char *vhost,
+                     char *text, size_t cap);
+/* Whether args (a redeclaration's) differ from q's in an argument RabbitMQ compares; writes
+ * its 406 text. */
+int queue_args_differ(const queue_t *q, const uint8_t *args, uint32_t len, char *text, size_t cap);
 int binding_add(exchange_t *src, int to_queue, void *dest, const char *rkey, const uint8_t *args,
                 uint32_t args_len);
 /* Returns 1 when the binding existed. */
@@ -366,6 +371,8 @@ void journal_binding(broker_t *b, exchange_t *src, binding_t *bd, int add);
 void journal_enqueue(broker_t *b, queue_t *q, msg_t *m);
 void journal_dequeue(broker_t *b, queue_t *q, msg_t *m);
 void journal_sync(broker_t *b);
+
+const char *amqp_type_name(char type);
 
 /* amqp.c */
 void amqp_maybe_closed(broker_t *b);

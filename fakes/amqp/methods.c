@@ -157,6 +157,9 @@ static int exchange_delete_m(channel_t *ch, const fl_amqp_method_t *m)
     if (!name[0])
         return fail(ch, m, FL_AMQP_ACCESS_REFUSED,
                     "operation not permitted on the default exchange");
+    if (strncmp(name, "amq.", 4) == 0)
+        return fail(ch, m, FL_AMQP_ACCESS_REFUSED,
+                    "deletion of system exchange '%s' in vhost '%s' not allowed", name, vname(ch));
     exchange_t *x = map_get(&ch->c->vh->exchanges, name);
     if (!x)
         return reply_ok(ch, nowait, 40, 21);
@@ -239,9 +242,15 @@ static int queue_declare(channel_t *ch, const fl_amqp_method_t *m)
                             what, name, vname(ch), tf(got), tf(cur));
             if (q->exclusive != exclusive && exclusive)
                 return check_exclusive(ch, m, &(queue_t){.name = q->name, .exclusive = 1});
+            char text[TEXT_MAX];
+            if (queue_args_differ(q, m->args[7].p, m->args[7].len, text, sizeof text)) {
+                channel_error(ch, FL_AMQP_PRECONDITION_FAILED, text, m->class_id, m->method_id);
+                return -1;
+            }
         } else {
             char text[TEXT_MAX];
-            int code = queue_args_check(m->args[7].p, m->args[7].len, text, sizeof text);
+            int code =
+                queue_args_check(m->args[7].p, m->args[7].len, name, vname(ch), text, sizeof text);
             if (code) {
                 channel_error(ch, code, text, m->class_id, m->method_id);
                 return -1;
@@ -448,8 +457,17 @@ void publish_complete(channel_t *ch)
         goto done;
     }
     fl_amqp_props_t pr;
-    if (fl_amqp_props_decode(msg_props(msg), msg->props_len, &pr) == 0 &&
-        FL_AMQP_HAS(&pr, FL_AMQP_P_EXPIRATION) && msg->ttl_ms == UINT64_MAX) {
+    int props_ok = fl_amqp_props_decode(msg_props(msg), msg->props_len, &pr) == 0;
+    if (props_ok && FL_AMQP_HAS(&pr, FL_AMQP_P_USER_ID) &&
+        (pr.v[FL_AMQP_P_USER_ID].len != strlen(ch->c->user) ||
+         memcmp(pr.v[FL_AMQP_P_USER_ID].p, ch->c->user, pr.v[FL_AMQP_P_USER_ID].len) != 0)) {
+        fail(ch, &m, FL_AMQP_PRECONDITION_FAILED,
+             "user_id property set to '%.*s' but authenticated user was '%s'",
+             (int)pr.v[FL_AMQP_P_USER_ID].len, (const char *)pr.v[FL_AMQP_P_USER_ID].p,
+             ch->c->user);
+        goto done;
+    }
+    if (props_ok && FL_AMQP_HAS(&pr, FL_AMQP_P_EXPIRATION) && msg->ttl_ms == UINT64_MAX) {
         fail(ch, &m, FL_AMQP_PRECONDITION_FAILED, "invalid expiration '%.*s': no_integer",
              (int)pr.v[FL_AMQP_P_EXPIRATION].len, (const char *)pr.v[FL_AMQP_P_EXPIRATION].p);
         goto done;

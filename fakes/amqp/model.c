@@ -640,11 +640,12 @@ static void queue_args_apply(queue_t *q)
 }
 
 /* RabbitMQ's checks of queue arguments and its texts for the ones it refuses. */
-int queue_args_check(const uint8_t *args, uint32_t len, char *text, size_t cap)
+int queue_args_check(const uint8_t *args, uint32_t len, const char *queue, const char *vhost,
+                     char *text, size_t cap)
 {
     static const struct {
         const char *name;
-        int64_t min; /* -1: not a number */
+        int64_t min;
     } nums[] = {
         {"x-message-ttl", 0},
         {"x-max-length", 0},
@@ -656,24 +657,133 @@ int queue_args_check(const uint8_t *args, uint32_t len, char *text, size_t cap)
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         if (!fl_amqp_table_get(args, len, nums[i].name, &v))
             continue;
+        int w = snprintf(text, cap,
+                         "PRECONDITION_FAILED - invalid arg '%s' for queue '%s' in vhost '%s': ",
+                         nums[i].name, queue, vhost);
+        if (w < 0 || (size_t)w >= cap)
+            return FL_AMQP_PRECONDITION_FAILED;
         if (!fl_amqp_value_int(&v, &n)) {
-            snprintf(text, cap,
-                     "PRECONDITION_FAILED - invalid arg '%s' for queue: {unacceptable_type,%s}",
-                     nums[i].name, v.type == 'S' ? "longstr" : "other");
+            snprintf(text + w, cap - (size_t)w, "\"expected integer, got %s\"",
+                     amqp_type_name(v.type));
             return FL_AMQP_PRECONDITION_FAILED;
         }
         if (n < nums[i].min) {
-            snprintf(text, cap, "PRECONDITION_FAILED - invalid arg '%s' for queue: {value_%s,%lld}",
-                     nums[i].name, n < 0 ? "negative" : "zero", (long long)n);
+            snprintf(text + w, cap - (size_t)w, "{value_%s,%lld}", n < 0 ? "negative" : "zero",
+                     (long long)n);
             return FL_AMQP_PRECONDITION_FAILED;
         }
     }
     if (fl_amqp_table_get(args, len, "x-dead-letter-routing-key", &v) &&
         !fl_amqp_table_get(args, len, "x-dead-letter-exchange", &v)) {
         snprintf(text, cap,
-                 "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for "
-                 "queue: {routing_key_but_no_dlx_defined}");
+                 "PRECONDITION_FAILED - invalid arg 'x-dead-letter-routing-key' for queue '%s' in "
+                 "vhost '%s': {routing_key_but_no_dlx_defined}",
+                 queue, vhost);
         return FL_AMQP_PRECONDITION_FAILED;
+    }
+    return 0;
+}
+
+/* RabbitMQ's names of field types, as its texts say them. */
+const char *amqp_type_name(char type)
+{
+    switch (type) {
+    case 'S':
+        return "longstr";
+    case 'I':
+        return "signedint";
+    case 'i':
+        return "unsignedint";
+    case 'l':
+        return "long";
+    case 'L':
+        return "unsignedlong";
+    case 's':
+        return "short";
+    case 'u':
+        return "unsignedshort";
+    case 'b':
+        return "byte";
+    case 'B':
+        return "unsignedbyte";
+    case 't':
+        return "bool";
+    case 'f':
+        return "float";
+    case 'd':
+        return "double";
+    case 'D':
+        return "decimal";
+    case 'T':
+        return "timestamp";
+    case 'F':
+        return "table";
+    case 'A':
+        return "array";
+    case 'x':
+        return "binary";
+    case 'V':
+        return "void";
+    default:
+        return "unknown";
+    }
+}
+
+/* "the value '1000' of type 'signedint'" (or "none") for an argument's text. */
+static void describe_arg(char *out, size_t cap, const fl_amqp_value_t *v, int present)
+{
+    int64_t n;
+    if (!present)
+        snprintf(out, cap, "none");
+    else if (fl_amqp_value_int(v, &n))
+        snprintf(out, cap, "the value '%lld' of type '%s'", (long long)n, amqp_type_name(v->type));
+    else if (v->type == 'S' || v->type == 'x')
+        snprintf(out, cap, "the value '%.*s' of type '%s'", (int)(v->len > 200 ? 200 : v->len),
+                 (const char *)v->p, amqp_type_name(v->type));
+    else if (v->type == 't')
+        snprintf(out, cap, "the value '%s' of type 'bool'", v->i ? "true" : "false");
+    else
+        snprintf(out, cap, "a value of type '%s'", amqp_type_name(v->type));
+}
+
+static int same_arg(const fl_amqp_value_t *a, const fl_amqp_value_t *b)
+{
+    int64_t x, y;
+    if (fl_amqp_value_int(a, &x) && fl_amqp_value_int(b, &y))
+        return x == y; /* RabbitMQ compares numbers, whatever their integer type */
+    return fl_amqp_value_equal(a, b);
+}
+
+int queue_args_differ(const queue_t *q, const uint8_t *args, uint32_t len, char *text, size_t cap)
+{
+    static const char *const compared[] = {
+        "x-expires",
+        "x-message-ttl",
+        "x-max-length",
+        "x-max-length-bytes",
+        "x-dead-letter-exchange",
+        "x-dead-letter-routing-key",
+        "x-max-priority",
+        "x-overflow",
+        "x-queue-mode",
+        "x-single-active-consumer",
+        "x-queue-type",
+        NULL,
+    };
+    for (const char *const *k = compared; *k; k++) {
+        fl_amqp_value_t got = {0}, cur = {0};
+        int has_got = fl_amqp_table_get(args, len, *k, &got);
+        int has_cur = fl_amqp_table_get(q->args, q->args_len, *k, &cur);
+        if (has_got == has_cur && (!has_got || same_arg(&got, &cur)))
+            continue;
+        char a[300], b[300];
+        describe_arg(a, sizeof a, &got, has_got);
+        describe_arg(b, sizeof b, &cur, has_cur);
+        snprintf(text, cap,
+                 "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%s' in vhost '%s': "
+                 "received %s but current is %s",
+                 *k, q->name, q->vh->name, a, b);
+        return 1;
     }
     return 0;
 }
