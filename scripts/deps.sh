@@ -12,6 +12,7 @@ librabbitmq-dev amqp-tools python3-pika rabbitmq-server
 golang-go golang-github-rabbitmq-amqp091-go-dev
 libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev
 python3-grpcio golang-google-grpc-dev golang-goprotobuf-dev
+python3-protobuf
 "
 cd "$(dirname "$0")/.."
 
