@@ -125,11 +125,22 @@ static const fl_amqp_method_spec_t methods[] = {
     {90, 31, "tx.rollback-ok", "", 0},
 };
 
+/* A binary search: the table is in (class, method) order, and every frame in or out looks its
+ * method up. */
 const fl_amqp_method_spec_t *fl_amqp_method_find(uint16_t class_id, uint16_t method_id)
 {
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        if (methods[i].class_id == class_id && methods[i].method_id == method_id)
-            return &methods[i];
+    uint32_t key = (uint32_t)class_id << 16 | method_id;
+    size_t lo = 0, hi = sizeof methods / sizeof methods[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t k = (uint32_t)methods[mid].class_id << 16 | methods[mid].method_id;
+        if (k == key)
+            return &methods[mid];
+        if (k < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -724,6 +735,83 @@ int fl_amqp_body_frames(fl_buf_t *out, uint16_t channel, const uint8_t *body, si
     if (rc)
         out->len = mark;
     return rc;
+}
+
+static uint8_t *w16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+static uint8_t *w32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+static uint8_t *w64(uint8_t *p, uint64_t v)
+{
+    return w32(w32(p, (uint32_t)(v >> 32)), (uint32_t)v);
+}
+static uint8_t *wbytes(uint8_t *p, const void *s, size_t len)
+{
+    if (len)
+        memcpy(p, s, len);
+    return p + len;
+}
+static uint8_t *wshortstr(uint8_t *p, const char *s, size_t len)
+{
+    *p++ = (uint8_t)len;
+    return wbytes(p, s, len);
+}
+/* A frame's type, channel and size. */
+static uint8_t *wframe(uint8_t *p, uint8_t type, uint16_t channel, uint32_t size)
+{
+    *p++ = type;
+    return w32(w16(p, channel), size);
+}
+
+int fl_amqp_deliver_frames(fl_buf_t *out, uint16_t channel, const char *ctag, uint64_t tag,
+                           int redelivered, const char *exchange, const char *rkey,
+                           const uint8_t *props, size_t props_len, const uint8_t *body,
+                           size_t body_len, uint32_t frame_max)
+{
+    size_t ct_len = strlen(ctag), ex_len = strlen(exchange), rk_len = strlen(rkey);
+    if (ct_len > 255 || ex_len > 255 || rk_len > 255)
+        return FL_EINVAL;
+    size_t chunk = frame_max > 8 ? frame_max - 8 : 1;
+    size_t nbodies = (body_len + chunk - 1) / chunk;
+    uint32_t method_size = (uint32_t)(4 + 1 + ct_len + 8 + 1 + 1 + ex_len + 1 + rk_len);
+    uint32_t header_size = (uint32_t)(2 + 2 + 8 + props_len);
+    size_t total = 8 + method_size + 8 + header_size + body_len + nbodies * 8;
+    if (fl_buf_reserve(out, total))
+        return FL_ENOMEM;
+    uint8_t *p = (uint8_t *)out->data + out->len;
+    /* basic.deliver: consumer-tag, delivery-tag, redelivered, exchange, routing-key */
+    p = wframe(p, FL_AMQP_FRAME_METHOD, channel, method_size);
+    p = w16(w16(p, 60), 60);
+    p = wshortstr(p, ctag, ct_len);
+    p = w64(p, tag);
+    *p++ = redelivered ? 1 : 0;
+    p = wshortstr(p, exchange, ex_len);
+    p = wshortstr(p, rkey, rk_len);
+    *p++ = FL_AMQP_FRAME_END;
+    /* the content header: class 60, weight 0, body size, properties */
+    p = wframe(p, FL_AMQP_FRAME_HEADER, channel, header_size);
+    p = w64(w16(w16(p, 60), 0), body_len);
+    p = wbytes(p, props, props_len);
+    *p++ = FL_AMQP_FRAME_END;
+    for (size_t off = 0; off < body_len; off += chunk) {
+        size_t n = body_len - off < chunk ? body_len - off : chunk;
+        p = wframe(p, FL_AMQP_FRAME_BODY, channel, (uint32_t)n);
+        p = wbytes(p, body + off, n);
+        *p++ = FL_AMQP_FRAME_END;
+    }
+    out->len += total;
+    out->data[out->len] = '\0';
+    return 0;
 }
 
 /* Property types in flag order. */

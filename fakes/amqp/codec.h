@@ -129,6 +129,15 @@ int fl_amqp_header_frame(fl_buf_t *out, uint16_t channel, uint64_t body_size, co
 int fl_amqp_body_frames(fl_buf_t *out, uint16_t channel, const uint8_t *body, size_t len,
                         uint32_t frame_max);
 
+/* basic.deliver, its content header and its body frames, exactly as fl_amqp_method_frame,
+ * fl_amqp_header_frame and fl_amqp_body_frames would append them, in one pass with one
+ * reservation: what every delivery to a consumer costs. Returns 0, FL_EINVAL (a short string
+ * over 255 bytes) or FL_ENOMEM; on failure out is unchanged. */
+int fl_amqp_deliver_frames(fl_buf_t *out, uint16_t channel, const char *ctag, uint64_t tag,
+                           int redelivered, const char *exchange, const char *rkey,
+                           const uint8_t *props, size_t props_len, const uint8_t *body,
+                           size_t body_len, uint32_t frame_max);
+
 /* Field tables. A table is a sequence of (short string name, type octet, value). */
 typedef struct {
     char type;        /* RabbitMQ's code: t b B s u I i l f d D S x A T F V */

@@ -416,12 +416,13 @@ void send_content(conn_t *c, uint16_t channel, msg_t *m, uint16_t method, const 
                   uint64_t tag, int redelivered, uint32_t count)
 {
     fl_buf_t *out = conn_out(c);
-    if (method == 60)
-        fl_amqp_method_frame(out, channel, 60, 60, ctag, tag, redelivered, msg_exchange(m),
-                             msg_rkey(m));
-    else
-        fl_amqp_method_frame(out, channel, 60, 71, tag, redelivered, msg_exchange(m), msg_rkey(m),
-                             count);
+    if (method == 60) {
+        fl_amqp_deliver_frames(out, channel, ctag, tag, redelivered, msg_exchange(m), msg_rkey(m),
+                               msg_props(m), m->props_len, msg_body(m), m->body_len, c->frame_max);
+        return;
+    }
+    fl_amqp_method_frame(out, channel, 60, 71, tag, redelivered, msg_exchange(m), msg_rkey(m),
+                         count);
     fl_amqp_header_frame(out, channel, m->body_len, msg_props(m), m->props_len);
     fl_amqp_body_frames(out, channel, msg_body(m), m->body_len, c->frame_max);
 }

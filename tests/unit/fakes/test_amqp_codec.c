@@ -1027,6 +1027,65 @@ START_TEST(body_frames_split_at_frame_max)
 }
 END_TEST
 
+/* The delivery encoder writes the very bytes of the generic method, header and body encoders. */
+START_TEST(deliver_frames_match_the_generic_encoders)
+{
+    static uint8_t body[20000];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (uint8_t)(i * 13);
+    char long_name[256];
+    memset(long_name, 'n', 255);
+    long_name[255] = 0;
+    static const uint8_t props[] = {0x90, 0x00, 0x00, 0x00, 0x00, 0x03, 'a', '=', 'b', 0x02};
+    static const struct {
+        size_t len;
+        uint32_t fmax;
+    } sizes[] = {{0, 4096}, {1, 4096}, {100, 131072}, {4088, 4096}, {4089, 4096}, {20000, 4096}};
+    const char *names[][3] = {
+        {"amq.ctag-abc", "", "q"},
+        {"", "amq.topic", "a.b.c"},
+        {long_name, long_name, long_name},
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+            for (int redelivered = 0; redelivered < 2; redelivered++) {
+                size_t plen = (i + k) % 2 ? sizeof props : 2;
+                uint64_t tag = 0x0102030405060708ull + i;
+                fl_buf_t want = FL_BUF_INIT, got = FL_BUF_INIT;
+                fl_buf_append(&want, "x", 1); /* appending, not writing from the start */
+                fl_buf_append(&got, "x", 1);
+                ck_assert_int_eq(fl_amqp_method_frame(&want, 7, 60, 60, names[k][0], tag,
+                                                      redelivered, names[k][1], names[k][2]),
+                                 0);
+                ck_assert_int_eq(fl_amqp_header_frame(&want, 7, sizes[i].len, props, plen), 0);
+                ck_assert_int_eq(fl_amqp_body_frames(&want, 7, body, sizes[i].len, sizes[i].fmax),
+                                 0);
+                ck_assert_int_eq(fl_amqp_deliver_frames(&got, 7, names[k][0], tag, redelivered,
+                                                        names[k][1], names[k][2], props, plen, body,
+                                                        sizes[i].len, sizes[i].fmax),
+                                 0);
+                ck_assert_uint_eq(got.len, want.len);
+                ck_assert_mem_eq(got.data, want.data, want.len);
+                ck_assert_int_eq(got.data[got.len], 0);
+                fl_buf_free(&want);
+                fl_buf_free(&got);
+            }
+        }
+    }
+    /* a short string over 255 bytes: FL_EINVAL, nothing appended */
+    char too_long[257];
+    memset(too_long, 'n', 256);
+    too_long[256] = 0;
+    fl_buf_t b = FL_BUF_INIT;
+    fl_buf_append(&b, "x", 1);
+    ck_assert_int_eq(
+        fl_amqp_deliver_frames(&b, 1, "t", 1, 0, "", too_long, props, 2, body, 10, 4096),
+        FL_EINVAL);
+    ck_assert_uint_eq(b.len, 1);
+    fl_buf_free(&b);
+}
+END_TEST
+
 START_TEST(reply_codes)
 {
     ck_assert_str_eq(fl_amqp_reply_name(404), "NOT_FOUND");
@@ -1067,6 +1126,7 @@ Suite *amqp_codec_suite(void)
     tcase_add_test(tc, props_round_trip);
     tcase_add_test(tc, props_reserved_flag_bits);
     tcase_add_test(tc, body_frames_split_at_frame_max);
+    tcase_add_test(tc, deliver_frames_match_the_generic_encoders);
     tcase_add_test(tc, reply_codes);
     suite_add_tcase(s, tc);
     return s;
