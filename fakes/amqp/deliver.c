@@ -264,7 +264,11 @@ static void settle_entry(channel_t *ch, unacked_t *u, int how)
         queue_maybe_free(q);
     else
         queue_kick(q);
-    /* the consumer's queue may now send more */
+    /* the consumer's queue may now send more; under a channel-wide prefetch (global qos), so
+     * may the queues of the channel's other consumers */
+    if (ch->prefetch_channel)
+        for (size_t i = 0; i < ch->nconsumers; i++)
+            queue_kick(ch->consumers[i]->q);
 }
 
 static int settle_tags(channel_t *ch, uint64_t tag, int multiple, int how, char *text, size_t cap)
