@@ -1123,6 +1123,30 @@ static int death_headers(fl_buf_t *out, const uint8_t *hdr, uint32_t hdr_len, co
     return rc;
 }
 
+/* RabbitMQ's dead-letter cycle rule: a message that would be dead-lettered into a queue it
+ * already died in (its x-death says so) is dropped instead, unless a client rejected it on
+ * the way. An automatic cycle (expired, maxlen) would otherwise never end: a full queue that
+ * dead-letters into itself recursed until the stack ran out. */
+static int dead_letter_cycle(const uint8_t *hdr, uint32_t hdr_len, const queue_t *to)
+{
+    fl_amqp_value_t deaths, entry, v;
+    if (!fl_amqp_table_get(hdr, hdr_len, "x-death", &deaths) || deaths.type != 'A')
+        return 0;
+    size_t off = 0, nl = strlen(to->name);
+    int seen = 0;
+    while (fl_amqp_array_next(deaths.p, deaths.len, &off, &entry) == 1) {
+        if (entry.type != 'F')
+            continue;
+        if (fl_amqp_table_get(entry.p, entry.len, "reason", &v) && v.type == 'S' && v.len == 8 &&
+            memcmp(v.p, "rejected", 8) == 0)
+            return 0;
+        if (fl_amqp_table_get(entry.p, entry.len, "queue", &v) && v.type == 'S' && v.len == nl &&
+            memcmp(v.p, to->name, nl) == 0)
+            seen = 1;
+    }
+    return seen;
+}
+
 void queue_dead_letter(queue_t *q, qent_t *e, const char *reason)
 {
     broker_t *b = q->vh->b;
@@ -1159,7 +1183,7 @@ void queue_dead_letter(queue_t *q, qent_t *e, const char *reason)
     queue_t *to[256];
     size_t n = route_key(x, d, rk, to, 256);
     for (size_t i = 0; i < n; i++)
-        if (to[i] != q || strcmp(reason, "expired") != 0) /* no expiry cycle onto itself */
+        if (!dead_letter_cycle((const uint8_t *)hdr.data + 4, (uint32_t)(hdr.len - 4), to[i]))
             queue_enqueue(to[i], d);
 done:
     msg_unref(d);

@@ -97,6 +97,8 @@ static inline void fx_event(void *arg, const char *text)
 {
     fx_t *fx = arg;
     fl_buf_printf(&fx->events, "%s\n", text);
+    if (getenv("FX_EVENTS"))
+        fprintf(stderr, "event: %s\n", text);
 }
 
 /* Runs the loop once (waking at least every millisecond). */
