@@ -326,8 +326,7 @@ void exchange_delete(exchange_t *x)
         if (!bd->to_queue)
             ((exchange_t *)bd->dest)->bound_from--;
     }
-    x->nbinds = 0;
-    /* bindings to it, from other exchanges */
+    /* bindings to it, from other exchanges (its own go with it in exchange_free) */
     bindings_drop_dest(vh, 0, x);
     exchange_free(x);
 }

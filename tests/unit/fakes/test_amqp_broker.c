@@ -381,6 +381,12 @@ START_TEST(routing_every_exchange_type)
     ck_assert(body_is(&d, "m"));
     ck_assert_uint_eq(d.count, 0);
     ck_assert(!cl_get(&c, 1, "dq", 1, &d));
+    /* deleting an exchange takes its bindings, both ways (ASan sees any left behind) */
+    SEND(&c, 1, 40, 20, 0, "e2", 0, 0);
+    cl_expect(&c, 1, 40, 21, NULL);
+    cl_publish(&c, 1, "amq.direct", "toe2", 0, "m");
+    cl_sync(&c, 1);
+    ck_assert_uint_eq(ready(&fx, "eq"), 1);
     /* publishing to a missing exchange closes the channel with 404 */
     cl_publish(&c, 1, "missing", "k", 0, "m");
     cl_expect_ch_close(&c, 1, 404, "NOT_FOUND - no exchange 'missing' in vhost '/'");
