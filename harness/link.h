@@ -23,6 +23,7 @@ typedef struct {
     uint64_t refused;         /* reset at accept by a refuse toxic */
     uint64_t resets;          /* connections ended by a reset either way */
     uint64_t bytes[2];        /* forwarded, per direction (FL_DIR_UP, FL_DIR_DOWN) */
+    uint64_t spliced;         /* of those, bytes moved by splice(2), never copied by the link */
 } fl_link_stats_t;
 
 typedef struct conn conn_t;
@@ -48,8 +49,12 @@ typedef struct fl_link {
     int closing;
     int open_refs;
     void (*close_cb)(struct fl_link *l);
-    char *scratch; /* read buffer of the pipes that forward straight through */
-    void *data;    /* for the owner */
+    char *scratch;      /* read buffer of the pipes that forward straight through... */
+    int splice_pipe[2]; /* ...or, on Linux, the kernel pipe they splice(2) through (2 fds) */
+    int splice_state;   /* 0 not made yet, 1 made, -1 none (cannot, or no_splice) */
+    size_t splice_size; /* its capacity */
+    int no_splice;      /* set before use: forward through the scratch buffer only */
+    void *data;         /* for the owner */
 } fl_link_t;
 
 /* A toxic as asked for, before validation: type name, where it applies, and named

@@ -34,6 +34,7 @@ typedef struct {
     fl_httpd_t *httpd;
     uv_signal_t sigint, sigterm;
     int quiet;
+    int no_splice;
     int stopping;
 } server_t;
 
@@ -77,11 +78,12 @@ static json_t *proxy_json(const proxy_t *p)
     for (const fl_toxic_t *t = l->toxics; t; t = t->next)
         json_array_append_new(toxics, toxic_json(t));
     const fl_link_stats_t *st = &l->stats;
-    json_t *stats = json_pack(
-        "{sI sI sI sI sI sI sI}", "accepted", (json_int_t)st->accepted, "active",
-        (json_int_t)st->active, "upstream_failed", (json_int_t)st->upstream_failed, "refused",
-        (json_int_t)st->refused, "resets", (json_int_t)st->resets, "bytes_up",
-        (json_int_t)st->bytes[FL_DIR_UP], "bytes_down", (json_int_t)st->bytes[FL_DIR_DOWN]);
+    json_t *stats =
+        json_pack("{sI sI sI sI sI sI sI sI}", "accepted", (json_int_t)st->accepted, "active",
+                  (json_int_t)st->active, "upstream_failed", (json_int_t)st->upstream_failed,
+                  "refused", (json_int_t)st->refused, "resets", (json_int_t)st->resets, "bytes_up",
+                  (json_int_t)st->bytes[FL_DIR_UP], "bytes_down",
+                  (json_int_t)st->bytes[FL_DIR_DOWN], "bytes_spliced", (json_int_t)st->spliced);
     return json_pack("{ss ss ss sb so so}", "name", p->name, "listen", listen, "upstream", upstream,
                      "enabled", 1, "toxics", toxics, "stats", stats);
 }
@@ -160,6 +162,7 @@ static int add_proxy(server_t *s, const char *name, const char *listen, const ch
         return 500;
     }
     snprintf(l->name, sizeof l->name, "%s", name);
+    l->no_splice = s->no_splice;
     int rc = fl_link_open(s->loop, l, lhost, lport, uhost, uport, &s->rng);
     if (rc) {
         snprintf(err, errlen, "cannot listen on %s: %s", listen, uv_strerror(rc));
@@ -480,24 +483,30 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static const char proxy_usage[] =
     "usage: faultline proxy --listen HOST:PORT --upstream HOST:PORT [--control HOST:PORT]\n"
-    "                       [--name NAME] [--seed N] [--quiet]\n"
+    "                       [--name NAME] [--seed N] [--no-splice] [--quiet]\n"
     "  forwards --listen to --upstream through a fault proxy; the JSON control API on\n"
     "  --control (default 127.0.0.1:8474) lists proxies and adds or removes toxics:\n"
     "    GET /proxies, POST /proxies {name,listen,upstream}, GET|DELETE /proxies/NAME,\n"
     "    GET|POST /proxies/NAME/toxics, GET|DELETE /proxies/NAME/toxics/TOXIC,\n"
-    "    POST /proxies/NAME/drop[?reset=1], POST /reset, GET /toxics, GET /version\n";
+    "    POST /proxies/NAME/drop[?reset=1], POST /reset, GET /toxics, GET /version\n"
+    "  --no-splice copies bytes through the proxy's memory instead of splice(2) (to compare)\n";
 
 int fl_proxy_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},  {"upstream", required_argument, NULL, 'u'},
-        {"control", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},    {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"listen", required_argument, NULL, 'l'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"control", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"no-splice", no_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *listen = NULL, *upstream = NULL, *control = "127.0.0.1:8474", *name = "main";
     unsigned long long seed = 1;
-    int quiet = 0, c;
+    int quiet = 0, no_splice = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
@@ -518,6 +527,9 @@ int fl_proxy_main(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'S':
+            no_splice = 1;
             break;
         case 'h':
             fputs(proxy_usage, stdout);
@@ -547,6 +559,7 @@ int fl_proxy_main(int argc, char **argv)
     }
     s->loop = &loop;
     s->quiet = quiet;
+    s->no_splice = no_splice;
     fl_rng_seed(&s->rng, seed);
     int code = 0;
     if (listen) {

@@ -106,6 +106,10 @@ through "$MPORT"
 expect_eq "curl through main" "$CRC" 0
 expect_eq "echo answered" "$(json "$FL_TMP/through" 'd["instance"]')" px-echo
 BASE=$(ms_of "$TIME")
+# no toxic: both directions went straight through, spliced socket to socket
+expect_api 200 GET /proxies/main
+json_is 'd["stats"]["bytes_up"] > 0 and d["stats"]["bytes_down"] > 0' true
+json_is 'd["stats"]["bytes_spliced"] == d["stats"]["bytes_up"] + d["stats"]["bytes_down"]' true
 
 expect_api 201 POST /proxies "{\"name\":\"second\",\"listen\":\"127.0.0.1:0\",\"upstream\":\"127.0.0.1:$EPORT\"}"
 json_is 'd["name"]' second
@@ -216,6 +220,25 @@ through "$SPORT"
 [ "$CRC" -ne 0 ] && ok "second's port is closed (curl exit $CRC)" || fail "second still answers"
 expect_api 200 GET /toxics
 json_is '",".join(t["type"] for t in d)' "latency,bandwidth,slicer,limit_data,timeout,reset_peer,slow_close,refuse"
+
+# ---- --no-splice: the same bytes, copied through the proxy's memory
+"$FL" proxy --control 127.0.0.1:0 --listen 127.0.0.1:0 --upstream "127.0.0.1:$EPORT" \
+    --no-splice 2>"$FL_TMP/proxy2.log" &
+P2=$!
+it_track "$P2"
+wait_until 5 grep -q 'control API on' "$FL_TMP/proxy2.log" || fail "the --no-splice proxy did not start"
+API2=$(sed -n 's/.*control API on \(http:[^ ]*\)$/\1/p' "$FL_TMP/proxy2.log")
+P2PORT=$(sed -n 's/.*proxy main: 127\.0\.0\.1:\([0-9]*\) -> .*/\1/p' "$FL_TMP/proxy2.log")
+through "$P2PORT"
+expect_eq "curl through the --no-splice proxy" "$CRC" 0
+expect_eq "echo answered through it" "$(json "$FL_TMP/through" 'd["instance"]')" px-echo
+API_SAVED=$API
+API=$API2
+expect_api 200 GET /proxies/main
+json_is 'd["stats"]["bytes_up"] > 0 and d["stats"]["bytes_down"] > 0' true
+json_is 'd["stats"]["bytes_spliced"]' 0
+API=$API_SAVED
+stop_pid "$P2" "faultline proxy --no-splice"
 
 # ---- SIGTERM: a clean exit 0
 stop_pid "$PPID_" "faultline proxy"

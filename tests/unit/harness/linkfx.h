@@ -71,6 +71,7 @@ struct fx {
     uv_loop_t loop;
     fl_rng_t rng;
     fl_link_t link;
+    int no_splice; /* fx_link: forward through the scratch buffer, never splice(2) */
     int link_open, link_closed, link_close_called;
     uv_tcp_t up; /* the upstream listener */
     int up_port, up_closed;
@@ -511,6 +512,7 @@ static inline void fx_close_link(fx_t *fx)
 static inline void fx_link(fx_t *fx)
 {
     fx->link.data = fx;
+    fx->link.no_splice = fx->no_splice;
     fx->link_open = 1;
     ck_assert_int_eq(
         fl_link_open(&fx->loop, &fx->link, "127.0.0.1", 0, "127.0.0.1", fx->up_port, &fx->rng), 0);

@@ -37,6 +37,7 @@ static int toxic_count(fl_link_t *l)
 START_TEST(echo_both_ways_byte_exact)
 {
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx_upstream(fx, UP_ECHO);
     fx_link(fx);
     peer_t *c = client_open(fx);
@@ -51,6 +52,11 @@ START_TEST(echo_both_ways_byte_exact)
     ck_assert_uint_eq(c->rx_bad, 0);
     ck_assert_uint_eq(fx->link.stats.bytes[FL_DIR_UP], 8 * MB);
     ck_assert_uint_eq(fx->link.stats.bytes[FL_DIR_DOWN], 8 * MB);
+    /* the path under test carried them (splice: all but what found the destination full) */
+    if (_i)
+        ck_assert_uint_eq(fx->link.stats.spliced, 0);
+    else
+        ck_assert_uint_gt(fx->link.stats.spliced, 8 * MB);
     WAIT(fx, fx->link.stats.active == 0); /* both ways shut: the link closes it */
     ck_assert_uint_eq(fx->link.stats.accepted, 1);
     ck_assert_uint_eq(fx->link.stats.resets, 0);
@@ -62,6 +68,7 @@ START_TEST(each_way_alone_byte_exact)
 {
     /* downstream only: the upstream sends 6 MB then FIN */
     fx_t *fx = fx_new();
+    fx->no_splice = _i;
     fx->up_source_bytes = 6 * MB;
     fx_upstream(fx, UP_SOURCE);
     fx_link(fx);
@@ -76,6 +83,7 @@ START_TEST(each_way_alone_byte_exact)
 
     /* upstream only: the client sends 6 MB then FIN; the sink answers what it counted */
     fx = fx_new();
+    fx->no_splice = _i;
     fx_upstream(fx, UP_SINK);
     fx_link(fx);
     c = client_open(fx);
@@ -94,6 +102,7 @@ END_TEST
 START_TEST(half_close_from_client)
 {
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx_upstream(fx, UP_SINK);
     fx_link(fx);
     peer_t *c = client_open(fx);
@@ -118,6 +127,7 @@ END_TEST
 START_TEST(half_close_from_upstream)
 {
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx->up_source_bytes = 100000;
     fx_upstream(fx, UP_SOURCE);
     fx_link(fx);
@@ -213,6 +223,7 @@ START_TEST(backpressure_bounds_memory)
 {
     const uint64_t total = 50ull * MB;
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx->up_source_bytes = total;
     fx_upstream(fx, UP_SOURCE);
     fx_link(fx);
@@ -312,6 +323,7 @@ START_TEST(many_connections_every_order)
 {
     enum { N = 4 * END_KINDS };
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx_upstream(fx, UP_ECHO);
     fx_link(fx);
     fx_toxic(fx, "latency", DOWN, "ms=1"); /* stages and timers on every connection, too */
@@ -447,20 +459,94 @@ END_TEST
 START_TEST(toxic_added_to_open_connection)
 {
     fx_t *fx = fx_new();
+    fx->no_splice = _i; /* _i 0: splice(2); 1: read and write */
     fx_upstream(fx, UP_ECHO);
     fx_link(fx);
     peer_t *c = client_open(fx);
     double before = echo_round_trip(fx, c, 100);
     ck_assert_double_lt(before, 100);
+    ck_assert_uint_eq(fx->link.stats.spliced, _i ? 0 : 200); /* both ways straight through */
     fl_toxic_t *t = fx_toxic(fx, "latency", DOWN, "ms=200");
     ck_assert_uint_eq(t->stats.connections, 1);
     double with = echo_round_trip(fx, c, 100);
     ck_assert_double_ge(with, 199);
     ck_assert_double_lt(with, 400);
     ck_assert_uint_eq(t->stats.bytes, 100);
+    ck_assert_uint_eq(fx->link.stats.spliced, _i ? 0 : 300); /* up still spliced, down not */
     ck_assert_int_eq(fl_link_remove_toxic(&fx->link, t->name), 0);
     double after = echo_round_trip(fx, c, 100);
     ck_assert_double_lt(after, 100);
+    ck_assert_uint_eq(fx->link.stats.spliced, _i ? 0 : 500); /* spliced again both ways */
+    fx_finish(fx);
+}
+END_TEST
+
+/* A stream in full flow, forwarded straight through (spliced, or in the copy loop), meets a
+ * blackhole added to the open connection: from then on the link forwards nothing; healed,
+ * the stream ends complete and exact. The fast path must be left the moment a toxic applies. */
+START_TEST(blackhole_stops_a_stream_in_flow)
+{
+    const uint64_t total = 64ull * MB;
+    fx_t *fx = fx_new();
+    fx->no_splice = _i;
+    fx->up_source_bytes = total;
+    fx_upstream(fx, UP_SOURCE);
+    fx_link(fx);
+    peer_t *c = client_open(fx);
+    WAIT(fx, c->rx >= 4 * MB);
+    ck_assert_uint_lt(c->rx, total);
+    uint64_t spliced = fx->link.stats.spliced;
+    if (!_i)
+        ck_assert_uint_gt(spliced, 0);
+    fl_toxic_t *t = fx_toxic(fx, "timeout", DOWN, "ms=0");
+    fx_run_for(fx, 100); /* a write queued before the toxic completes */
+    uint64_t fwd = fx->link.stats.bytes[FL_DIR_DOWN];
+    fx_run_for(fx, 300);
+    ck_assert_uint_eq(fx->link.stats.bytes[FL_DIR_DOWN], fwd); /* the link forwards nothing */
+    WAIT(fx, c->rx == fwd); /* what was forwarded before arrives, and nothing else */
+    fx_run_for(fx, 100);
+    ck_assert_uint_eq(c->rx, fwd);
+    uint64_t rx = c->rx;
+    ck_assert_uint_gt(t->stats.bytes, 0);                                /* it holds what arrives */
+    ck_assert_uint_le(fx->link.stats.spliced - spliced, 2 * 256 * 1024); /* one splice at most */
+    ck_assert_int_eq(fl_link_remove_toxic(&fx->link, t->name), 0);
+    WAIT_MS(fx, peer_ended(c), 30000);
+    ck_assert(c->eof);
+    ck_assert_uint_eq(c->rx, total);
+    ck_assert_uint_eq(c->rx_bad, 0);
+    ck_assert_uint_eq(fx->link.stats.bytes[FL_DIR_DOWN], total);
+    if (!_i)
+        ck_assert_uint_gt(fx->link.stats.spliced, rx); /* back on the fast path once healed */
+    fx_finish(fx);
+}
+END_TEST
+
+/* One kernel pipe serves every spliced connection of a link, so it must be empty whenever
+ * the link turns to another connection. Here a connection's destination fails between the
+ * splice in and the splice out (the upstream closed; the client keeps sending into it): the
+ * connection is reset, and the next connection must carry exactly its own bytes. */
+START_TEST(failed_write_leaves_nothing_behind)
+{
+    fx_t *fx = fx_new();
+    fx->no_splice = _i;
+    fx_upstream(fx, UP_ECHO);
+    fx_link(fx);
+    peer_t *c1 = client_open(fx);
+    peer_close(fx->ups[0]); /* FIN: the link half-closes towards the client */
+    WAIT(fx, c1->eof);
+    peer_send(c1, 8 * MB); /* into a closed socket: the link's writes fail (EPIPE) */
+    WAIT(fx, fx->link.stats.active == 0);
+    ck_assert_uint_eq(fx->link.stats.resets, 1);
+    WAIT(fx, peer_ended(c1) || c1->write_err);
+    peer_close(c1);
+    peer_t *c2 = client_open(fx);
+    c2->fin_when_sent = 1;
+    peer_send(c2, 1 * MB);
+    WAIT(fx, peer_ended(c2));
+    ck_assert_uint_eq(fx->ups[1]->rx, 1 * MB);
+    ck_assert_uint_eq(fx->ups[1]->rx_bad, 0);
+    ck_assert_uint_eq(c2->rx, 1 * MB);
+    ck_assert_uint_eq(c2->rx_bad, 0);
     fx_finish(fx);
 }
 END_TEST
@@ -792,18 +878,20 @@ static Suite *link_suite(void)
     Suite *s = suite_create("link");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, echo_both_ways_byte_exact);
-    tcase_add_test(tc, each_way_alone_byte_exact);
-    tcase_add_test(tc, half_close_from_client);
-    tcase_add_test(tc, half_close_from_upstream);
+    tcase_add_loop_test(tc, echo_both_ways_byte_exact, 0, 2);
+    tcase_add_loop_test(tc, each_way_alone_byte_exact, 0, 2);
+    tcase_add_loop_test(tc, half_close_from_client, 0, 2);
+    tcase_add_loop_test(tc, half_close_from_upstream, 0, 2);
     tcase_add_test(tc, upstream_refused);
     tcase_add_test(tc, set_upstream_for_new_connections);
-    tcase_add_test(tc, backpressure_bounds_memory);
+    tcase_add_loop_test(tc, backpressure_bounds_memory, 0, 2);
     tcase_add_test(tc, drop_connections_closes);
     tcase_add_test(tc, drop_connections_resets);
-    tcase_add_test(tc, many_connections_every_order);
+    tcase_add_loop_test(tc, many_connections_every_order, 0, 2);
     tcase_add_test(tc, close_with_connections_open);
-    tcase_add_test(tc, toxic_added_to_open_connection);
+    tcase_add_loop_test(tc, toxic_added_to_open_connection, 0, 2);
+    tcase_add_loop_test(tc, blackhole_stops_a_stream_in_flow, 0, 2);
+    tcase_add_loop_test(tc, failed_write_leaves_nothing_behind, 0, 2);
     tcase_add_test(tc, add_toxic_validation);
     tcase_add_test(tc, remove_unknown_toxic);
     tcase_add_test(tc, default_names);
