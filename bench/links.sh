@@ -8,8 +8,11 @@
 #   3. 1 GiB streamed through a link, bandwidth unlimited                      >= 2 GB/s
 #   4. harness memory for 10,000 idle connections through a link               <  64 MiB
 #
-# plus, for information only, the same through a link holding a latency toxic of 0 ms (both
-# directions): the cost of the toxic pipeline itself.
+# plus, for information only: the same through a link holding a latency toxic of 0 ms (both
+# directions), the cost of the toxic pipeline itself; streams through a link that copies
+# (`--no-splice`), to compare with splice(2); the link's CPU time per request and per GiB; and
+# throughput with the two HTTP/2 ends pinned to core 0 and the link to core 1 (a core of its
+# own, as the link would have on a machine with more cores than this benchmark's processes).
 #
 # HTTP/2 figures use h2load (nghttp2-client) against nghttpd --no-tls (nghttp2-server)
 # serving a 13-byte file, standing in for a unary gRPC server; the raw TCP figures use
@@ -108,25 +111,28 @@ start_tcpbench() {
     die "tcpbench $1 did not start: $(cat "$TMP/$2.err")"
 }
 
-# start_proxy NAME UPSTREAM_PORT: a faultline proxy listening on LISTEN[NAME], its control
-# API on CONTROL[NAME], its PID in PROXY_PID[NAME].
+# start_proxy NAME UPSTREAM_PORT [PREFIX...]: a faultline proxy listening on LISTEN[NAME], its
+# control API on CONTROL[NAME], its PID in PROXY_PID[NAME]. PREFIX: a command to run it under
+# (taskset -c 1); NAME copy gets --no-splice.
 start_proxy() {
-    local lp cp
+    local lp cp name=$1 up=$2 extra=()
+    shift 2
+    [ "$name" = copy ] || [ "$name" = scopy ] && extra=(--no-splice)
     lp=$(freeport) || die "no free port"
     cp=$(freeport) || die "no free port"
-    "$FAULTLINE" proxy --listen "127.0.0.1:$lp" --upstream "127.0.0.1:$2" \
-        --control "127.0.0.1:$cp" --quiet 2>"$TMP/proxy-$1.err" &
+    "$@" "$FAULTLINE" proxy --listen "127.0.0.1:$lp" --upstream "127.0.0.1:$up" \
+        --control "127.0.0.1:$cp" --quiet "${extra[@]}" 2>"$TMP/proxy-$name.err" &
     local pid=$!
     PIDS+=("$pid")
-    LISTEN[$1]=$lp
-    CONTROL[$1]=$cp
-    PROXY_PID[$1]=$pid
+    LISTEN[$name]=$lp
+    CONTROL[$name]=$cp
+    PROXY_PID[$name]=$pid
     for _ in $(seq 100); do
         curl -fsS "http://127.0.0.1:$cp/version" >/dev/null 2>&1 && return 0
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.05
     done
-    die "$FAULTLINE proxy did not start on 127.0.0.1:$lp (control $cp): $(cat "$TMP/proxy-$1.err")"
+    die "$FAULTLINE proxy did not start on 127.0.0.1:$lp (control $cp): $(cat "$TMP/proxy-$name.err")"
 }
 
 # add_latency0 CONTROL_PORT: a latency toxic of 0 ms on both directions.
@@ -150,7 +156,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (
 # Prints "REQ_PER_S MEAN_US P50_US REQUESTS"; dies when a request failed.
 h2() {
     local out=$TMP/h2load.out
-    h2load -c "$2" -m "$3" -t 1 --warm-up-time 1 -D "$DURATION" --log-file "$4" \
+    ${H2PREFIX:-} h2load -c "$2" -m "$3" -t 1 --warm-up-time 1 -D "$DURATION" --log-file "$4" \
         "http://127.0.0.1:$1/index.html" >"$out" 2>&1 || die "h2load failed: $(tail -3 "$out")"
     local req
     # requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout
@@ -269,37 +275,80 @@ row "link CPU per request at that load (µs)" "—" "${CPUM[link]} (toxic: ${CPU
 stop_pid "${PROXY_PID[link]}"
 stop_pid "${PROXY_PID[lat0]}"
 
+# Throughput again with h2load and nghttpd pinned to core 0 and the link to core 1: what the
+# link costs the traffic when it does not take its CPU from the two ends (report only).
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    PINPORT=$(freeport)
+    taskset -c 0 nghttpd --no-tls -a 127.0.0.1 -d "$TMP/htdocs" "$PINPORT" >"$TMP/nghttpd-pin.out" 2>&1 &
+    PIDS+=($!)
+    wait_port "$PINPORT"
+    start_proxy pin "$PINPORT" taskset -c 1
+    declare -A PPORT=([direct]=$PINPORT [link]=${LISTEN[pin]})
+    for c in direct link; do
+        taskset -c 0 h2load -c 16 -m 32 -n 20000 "http://127.0.0.1:${PPORT[$c]}/index.html" >/dev/null 2>&1 ||
+            die "h2load warm-up through pinned $c failed"
+    done
+    declare -A PRPS
+    PCPU=""
+    for r in $(seq "$REPS"); do
+        order=(direct link)
+        [ $((r % 2)) = 0 ] && order=(link direct)
+        for c in "${order[@]}"; do
+            echo "links.sh: pinned     rep $r/$REPS $c" >&2
+            [ "$c" = link ] && before=$(cpu_s "${PROXY_PID[pin]}")
+            res=$(H2PREFIX="taskset -c 0" h2 "${PPORT[$c]}" 16 32 "$TMP/pin-$c-$r.log") || exit 2
+            read -r rps _ _ req <<<"$res"
+            PRPS[$c]="${PRPS[$c]:-} $rps"
+            [ "$c" = link ] && PCPU="$PCPU $(awk -v a="$(cpu_s "${PROXY_PID[pin]}")" -v b="$before" -v n="$req" 'BEGIN { printf "%.3f", (a - b) * 1e6 / n }')"
+        done
+    done
+    ratio=$(awk -v r="$(paired ratio "${PRPS[link]}" "${PRPS[direct]}")" 'BEGIN { printf "%.1f %%", 100 * r }')
+    row "… ends on core 0, link on core 1 (req/s)" "$(echo "${PRPS[direct]}" | median)" \
+        "$(echo "${PRPS[link]}" | median) (link CPU $(echo "$PCPU" | median) µs/req)" "$ratio" "—" "report only"
+    stop_pid "${PROXY_PID[pin]}"
+fi
+
 # ------------------------------------------------------------ TCP: 1 GiB streams ----
 
 start_tcpbench sink sink
 start_proxy slink "${SERVER_PORT[sink]}"
+start_proxy scopy "${SERVER_PORT[sink]}"
 start_proxy slat0 "${SERVER_PORT[sink]}"
 add_latency0 "${CONTROL[slat0]}"
-declare -A SPORT=([direct]=${SERVER_PORT[sink]} [link]=${LISTEN[slink]} [lat0]=${LISTEN[slat0]})
+declare -A SPORT=([direct]=${SERVER_PORT[sink]} [link]=${LISTEN[slink]} [copy]=${LISTEN[scopy]} [lat0]=${LISTEN[slat0]})
+declare -A SPID=([link]=${PROXY_PID[slink]} [copy]=${PROXY_PID[scopy]} [lat0]=${PROXY_PID[slat0]})
+SCONFIGS=(direct link copy lat0)
 SREPS=$((REPS < 5 ? 5 : REPS))
-declare -A GBPS
-for c in "${CONFIGS[@]}"; do # warm-up
+declare -A GBPS GCPU
+for c in "${SCONFIGS[@]}"; do # warm-up
     "$TCPBENCH" stream "127.0.0.1:${SPORT[$c]}" $((STREAM_BYTES / 4)) >/dev/null ||
         die "stream warm-up through $c failed"
 done
 for r in $(seq "$SREPS"); do
-    order=("${CONFIGS[@]:$(((r - 1) % 3))}" "${CONFIGS[@]:0:$(((r - 1) % 3))}")
+    order=("${SCONFIGS[@]:$(((r - 1) % 4))}" "${SCONFIGS[@]:0:$(((r - 1) % 4))}")
     for c in "${order[@]}"; do
         echo "links.sh: stream     rep $r/$SREPS $c" >&2
+        [ "$c" != direct ] && before=$(cpu_s "${SPID[$c]}")
         out=$("$TCPBENCH" stream "127.0.0.1:${SPORT[$c]}" "$STREAM_BYTES") || die "stream through $c failed"
         GBPS[$c]="${GBPS[$c]:-} ${out##*gbps=}"
+        [ "$c" != direct ] && GCPU[$c]="${GCPU[$c]:-} $(awk -v a="$(cpu_s "${SPID[$c]}")" -v b="$before" -v n="$STREAM_BYTES" 'BEGIN { printf "%.3f", (a - b) * 1073741824 / n }')"
     done
 done
-declare -A GBM
-for c in "${CONFIGS[@]}"; do GBM[$c]=$(echo "${GBPS[$c]}" | median); done
+declare -A GBM GCM
+for c in "${SCONFIGS[@]}"; do GBM[$c]=$(echo "${GBPS[$c]}" | median); done
+for c in link copy lat0; do GCM[$c]=$(echo "${GCPU[$c]}" | median); done
 GIB=$(awk -v b="$STREAM_BYTES" 'BEGIN { printf "%g GiB", b / 1073741824 }')
 ratio=$(awk -v r="$(paired ratio "${GBPS[link]}" "${GBPS[direct]}")" 'BEGIN { printf "%.1f %%", 100 * r }')
 ok=$(awk -v a="${GBM[link]}" 'BEGIN { print (a >= 2.0) }')
 [ "$ok" = 1 ] || MISSED=1
 row "$GIB streamed, 1 conn (GB/s)" "${GBM[direct]}" "${GBM[link]}" "$ratio" "link ≥ 2 GB/s" "$(pass "$ok")"
+ratio=$(awk -v r="$(paired ratio "${GBPS[copy]}" "${GBPS[direct]}")" 'BEGIN { printf "%.1f %%", 100 * r }')
+row "… copying instead of splice (\`--no-splice\`)" "${GBM[direct]}" "${GBM[copy]}" "$ratio" "—" "report only"
 ratio=$(awk -v r="$(paired ratio "${GBPS[lat0]}" "${GBPS[direct]}")" 'BEGIN { printf "%.1f %%", 100 * r }')
 row "… with a latency 0 ms toxic (both ways)" "${GBM[direct]}" "${GBM[lat0]}" "$ratio" "—" "report only"
+row "link CPU per GiB streamed (s)" "—" "${GCM[link]} (copying: ${GCM[copy]}; toxic: ${GCM[lat0]})" "—" "—" "report only"
 stop_pid "${PROXY_PID[slink]}"
+stop_pid "${PROXY_PID[scopy]}"
 stop_pid "${PROXY_PID[slat0]}"
 
 # ------------------------------------------------------------ idle connections: memory ----
@@ -372,5 +421,7 @@ echo "Direct and link columns: medians of $REPS runs (HTTP/2, ${DURATION} s each
 [ -n "$NOFILE_NOTE" ] && echo "Idle connections: $NOFILE_NOTE."
 echo "Raw: latency means (µs) direct${LAT[direct]}; link${LAT[link]}; lat0${LAT[lat0]}."
 echo "Raw: req/s direct${RPS[direct]}; link${RPS[link]}; lat0${RPS[lat0]}."
-echo "Raw: GB/s direct${GBPS[direct]}; link${GBPS[link]}; lat0${GBPS[lat0]}."
+[ -n "${PRPS[link]:-}" ] && echo "Raw: pinned req/s direct${PRPS[direct]}; link${PRPS[link]}."
+echo "Raw: GB/s direct${GBPS[direct]}; link${GBPS[link]}; copy${GBPS[copy]}; lat0${GBPS[lat0]}."
+echo "Raw: link CPU s per GiB link${GCPU[link]}; copy${GCPU[copy]}; lat0${GCPU[lat0]}."
 exit $MISSED
