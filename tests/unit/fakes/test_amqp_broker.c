@@ -413,6 +413,43 @@ static void consume(cl_t *c, uint16_t ch, const char *q, const char *tag, int no
         ck_assert(m.args[0].len > 9 && memcmp(m.args[0].p, "amq.ctag-", 9) == 0);
 }
 
+/* A client that tuned frame_max down to 4096 gets every content split to fit: deliveries,
+ * get-ok and basic.return (the client's parser refuses any frame above its frame_max). */
+START_TEST(content_split_at_negotiated_frame_max)
+{
+    fx_t fx;
+    fx_init(&fx, NULL);
+    cl_t c;
+    cl_connect(&fx, &c);
+    cl_handshake(&c, &(hs_t){.frame_max = 4096});
+    cl_channel(&c, 1);
+    cl_declare(&c, 1, "big");
+    static char body[10000];
+    for (size_t i = 0; i < sizeof body; i++)
+        body[i] = (char)('a' + i % 26);
+    fl_buf_t props = FL_BUF_INIT;
+    mkprops(&props, 1, NULL, NULL);
+    cl_publish_props(&c, 1, "", "big", 0, &props, body, sizeof body);
+    cl_publish_props(&c, 1, "", "big", 0, &props, body, sizeof body);
+    msg_in_t d = {0};
+    ck_assert(cl_get(&c, 1, "big", 1, &d));
+    ck_assert_uint_eq(d.body.len, sizeof body);
+    ck_assert_mem_eq(d.body.data, body, sizeof body);
+    consume(&c, 1, "big", "c", 1);
+    cl_deliver(&c, 1, &d);
+    ck_assert_uint_eq(d.body.len, sizeof body);
+    ck_assert_mem_eq(d.body.data, body, sizeof body);
+    cl_publish_props(&c, 1, "amq.direct", "nowhere", 1, &props, body, sizeof body);
+    cl_expect(&c, 1, 60, 50, NULL);
+    cl_content(&c, 1, &d);
+    ck_assert_mem_eq(d.body.data, body, sizeof body);
+    msg_free(&d);
+    fl_buf_free(&props);
+    cl_free(&c);
+    fx_close(&fx);
+}
+END_TEST
+
 START_TEST(prefetch_and_ack_multiple)
 {
     fx_t fx;
@@ -1338,6 +1375,7 @@ Suite *amqp_broker_suite(void)
     tcase_add_test(tc, frame_errors);
     tcase_add_test(tc, unexpected_frame_505);
     tcase_add_test(tc, channel_not_open_504);
+    tcase_add_test(tc, content_split_at_negotiated_frame_max);
     tcase_add_test(tc, heartbeat_timeout_drops_silent_client);
     suite_add_tcase(s, tc);
     tc = tcase_create("model");
