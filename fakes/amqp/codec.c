@@ -636,16 +636,18 @@ static int frame_end(fl_buf_t *b, size_t at)
     return 0;
 }
 
-int fl_amqp_method_frame(fl_buf_t *out, uint16_t channel, uint16_t class_id, uint16_t method_id,
+int fl_amqp_method_frame(fl_buf_t *out, uint16_t channel, uint16_t class_id, unsigned method_id,
                          ...)
 {
-    const fl_amqp_method_spec_t *spec = fl_amqp_method_find(class_id, method_id);
+    /* unsigned, not uint16_t: va_start's last named parameter must not be promoted */
+    const fl_amqp_method_spec_t *spec =
+        method_id > 0xffff ? NULL : fl_amqp_method_find(class_id, (uint16_t)method_id);
     if (!spec)
         return FL_EINVAL;
     size_t mark = out->len;
     size_t at = frame_begin(out, FL_AMQP_FRAME_METHOD, channel);
     int rc = fl_amqp_put_u16(out, class_id);
-    rc = rc ? rc : fl_amqp_put_u16(out, method_id);
+    rc = rc ? rc : fl_amqp_put_u16(out, (uint16_t)method_id);
     va_list ap;
     va_start(ap, method_id);
     int bit = 8;

@@ -117,7 +117,7 @@ int fl_amqp_method_decode(const uint8_t *p, size_t len, fl_amqp_method_t *m);
  * as varargs: o/s/b → int, l → uint32_t, L → uint64_t, S → const char *, X and T → a pointer
  * and a size_t length (T: a table's contents as fl_amqp_table_* builds them). Returns 0,
  * FL_EINVAL (unknown method, a short string over 255 bytes) or FL_ENOMEM. */
-int fl_amqp_method_frame(fl_buf_t *out, uint16_t channel, uint16_t class_id, uint16_t method_id,
+int fl_amqp_method_frame(fl_buf_t *out, uint16_t channel, uint16_t class_id, unsigned method_id,
                          ...);
 /* A heartbeat frame. */
 int fl_amqp_heartbeat_frame(fl_buf_t *out);
