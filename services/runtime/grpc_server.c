@@ -381,7 +381,9 @@ void fl_grpc_srv_fail(fl_grpc_srv_call_t *c, int code, const char *message)
 int fl_grpc_srv_add_metadata(fl_grpc_srv_call_t *c, int trailer, const char *name,
                              const char *value)
 {
-    if (!*name || name[0] == ':' || strncmp(name, "grpc-", 5) == 0 ||
+    /* grpc-* names are the transport's, but for the retry pushback a server may send (A6) */
+    if (!*name || name[0] == ':' ||
+        (strncmp(name, "grpc-", 5) == 0 && strcmp(name, "grpc-retry-pushback-ms") != 0) ||
         strcmp(name, "content-type") == 0 || strcmp(name, "te") == 0)
         return FL_EINVAL;
     for (const char *p = name; *p; p++)
