@@ -1214,6 +1214,107 @@ START_TEST(fault_drop_seeded)
 }
 END_TEST
 
+START_TEST(round_robin_and_consumer_rules)
+{
+    fx_t fx;
+    fx_init(&fx, NULL);
+    cl_t c;
+    open_channel1(&fx, &c);
+    cl_declare(&c, 1, "rr");
+    consume(&c, 1, "rr", "a", 1);
+    consume(&c, 1, "rr", "b", 1);
+    for (int i = 0; i < 4; i++)
+        cl_publish(&c, 1, "", "rr", 0, "x");
+    msg_in_t d = {0};
+    const char *want[] = {"a", "b", "a", "b"};
+    for (int i = 0; i < 4; i++) {
+        cl_deliver(&c, 1, &d);
+        ck_assert_str_eq(d.ctag, want[i]);
+    }
+    /* an exclusive consumer on a queue that has consumers: 403 on the channel */
+    cl_channel(&c, 2);
+    SEND(&c, 2, 60, 20, 0, "rr", "x", 0, 0, 1, 0, NULL, (size_t)0);
+    cl_expect_ch_close(&c, 2, 403, "in exclusive use");
+    /* a consumer tag used twice on a channel: 530, which closes the connection */
+    SEND(&c, 1, 60, 20, 0, "rr", "a", 0, 0, 0, 0, NULL, (size_t)0);
+    cl_expect_conn_close(&c, 530, "reuse consumer tag 'a'");
+    msg_free(&d);
+    cl_free(&c);
+    fx_close(&fx);
+}
+END_TEST
+
+static int queue_gone(fx_t *fx, void *q);
+
+START_TEST(queue_lifetimes_and_limits)
+{
+    fx_t fx;
+    fx_init(&fx, NULL);
+    cl_t c;
+    open_channel1(&fx, &c);
+    /* passive declare of a missing queue: 404 */
+    SEND(&c, 1, 50, 10, 0, "nope", 1, 0, 0, 0, 0, NULL, (size_t)0);
+    cl_expect_ch_close(&c, 1, 404, "no queue 'nope' in vhost '/'");
+    cl_channel(&c, 2);
+    /* purge answers with the count */
+    cl_declare(&c, 2, "pq");
+    cl_publish(&c, 2, "", "pq", 0, "1");
+    cl_publish(&c, 2, "", "pq", 0, "2");
+    SEND(&c, 2, 50, 30, 0, "pq", 0);
+    fl_amqp_method_t m;
+    cl_expect(&c, 2, 50, 31, &m);
+    ck_assert_uint_eq(m.args[0].u, 2);
+    ck_assert_uint_eq(ready(&fx, "pq"), 0);
+    /* auto-delete: gone once its last consumer leaves */
+    SEND(&c, 2, 50, 10, 0, "ad", 0, 0, 0, 1, 0, NULL, (size_t)0);
+    cl_expect(&c, 2, 50, 11, NULL);
+    consume(&c, 2, "ad", "c", 1);
+    SEND(&c, 2, 60, 30, "c", 0);
+    cl_expect(&c, 2, 60, 31, &m);
+    ck_assert(arg_is(&m.args[0], "c"));
+    ck_assert(queue_gone(&fx, "ad"));
+    /* x-expires: an unused queue goes after its time */
+    fl_buf_t args = FL_BUF_INIT;
+    fl_amqp_field_long(&args, "x-expires", 100);
+    cl_declare_args(&c, 2, "exp", 0, 0, &args);
+    ck_assert(!queue_gone(&fx, "exp"));
+    ck_assert(fx_until(&fx, queue_gone, "exp", WAIT_MS));
+    ck_assert(fx_saw(&fx, "queue exp expired"));
+    /* the expiration property: dropped after it (no dead-letter exchange) */
+    cl_declare(&c, 2, "mexp");
+    fl_buf_t props = FL_BUF_INIT;
+    mkprops(&props, 1, "50", NULL);
+    cl_publish_props(&c, 2, "", "mexp", 0, &props, "short-lived", 11);
+    cl_sync(&c, 2);
+    ck_assert_uint_eq(ready(&fx, "mexp"), 1);
+    fx_run_for(&fx, 150);
+    msg_in_t d = {0};
+    ck_assert(!cl_get(&c, 2, "mexp", 1, &d));
+    ck_assert_uint_eq(fx_stats(&fx, "mexp").expired, 1);
+    /* x-overflow reject-publish: a confirm channel gets a nack for what did not fit */
+    fl_buf_reset(&args);
+    fl_amqp_field_long(&args, "x-max-length", 1);
+    fl_amqp_field_str(&args, "x-overflow", "reject-publish");
+    cl_declare_args(&c, 2, "full", 0, 0, &args);
+    SEND(&c, 2, 85, 10, 0);
+    cl_expect(&c, 2, 85, 11, NULL);
+    fl_buf_reset(&props);
+    mkprops(&props, 1, NULL, NULL);
+    cl_publish_props(&c, 2, "", "full", 0, &props, "fits", 4);
+    cl_expect(&c, 2, 60, 80, &m);
+    ck_assert_uint_eq(m.args[0].u, 1);
+    cl_publish_props(&c, 2, "", "full", 0, &props, "refused", 7);
+    cl_expect(&c, 2, 60, 120, &m);
+    ck_assert_uint_eq(m.args[0].u, 2);
+    ck_assert_uint_eq(ready(&fx, "full"), 1);
+    msg_free(&d);
+    fl_buf_free(&args);
+    fl_buf_free(&props);
+    cl_free(&c);
+    fx_close(&fx);
+}
+END_TEST
+
 START_TEST(queue_stats_counts)
 {
     fx_t fx;
@@ -1393,6 +1494,8 @@ Suite *amqp_broker_suite(void)
     tcase_add_test(tc, exclusive_queue_dies_with_connection);
     tcase_add_test(tc, unacked_requeued_on_channel_close);
     tcase_add_test(tc, queue_stats_counts);
+    tcase_add_test(tc, round_robin_and_consumer_rules);
+    tcase_add_test(tc, queue_lifetimes_and_limits);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
     tcase_set_timeout(tc, 60);
