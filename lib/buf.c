@@ -95,3 +95,17 @@ void fl_buf_free(fl_buf_t *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int fl_buf_append_escaped(fl_buf_t *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && !rc; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c))
+            rc = fl_buf_append(b, s, 1);
+        else
+            rc = fl_buf_printf(b, "%%%02X", c);
+    }
+    return rc;
+}

@@ -418,3 +418,17 @@ void fl_httpc_cancel(fl_httpc_req_t *req)
     if (req && !req->closing)
         close_handles(req);
 }
+
+void fl_httpc_describe(const fl_httpc_result_t *res, char *out, size_t outlen)
+{
+    if (res->error) {
+        snprintf(out, outlen, "%s", fl_strerror(res->error));
+        return;
+    }
+    char reason[120];
+    size_t i;
+    for (i = 0; i < res->body_len && i + 1 < sizeof reason && res->body[i] != '\n'; i++)
+        reason[i] = (res->body[i] >= ' ' && res->body[i] < 0x7f) ? res->body[i] : '?';
+    reason[i] = '\0';
+    snprintf(out, outlen, "HTTP %d%s%s", res->status, i ? ": " : "", reason);
+}

@@ -52,5 +52,9 @@ int fl_httpc_request(uv_loop_t *loop, const fl_httpc_opts_t *opts, fl_httpc_cb c
 /* Abandons a request: cb will not be called; its handles close (and its memory is freed)
  * on the loop later. */
 void fl_httpc_cancel(fl_httpc_req_t *req);
+/* What went wrong with a request, in a few words for a log line: the error, or the status and
+ * the first line of the body (where servers such as Consul put their reason), with anything
+ * unprintable replaced by '?'. */
+void fl_httpc_describe(const fl_httpc_result_t *res, char *out, size_t outlen);
 
 #endif

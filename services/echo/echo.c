@@ -224,22 +224,6 @@ static void handle(fl_httpd_exchange_t *ex, void *arg)
 
 /* ------------------------------------------------------------ consul ---- */
 
-/* What went wrong with a Consul call, in a few words: the error, or the status and the first
- * line of the body (where Consul puts its reason), made safe for a log line. */
-static void describe_failure(const fl_httpc_result_t *res, char *out, size_t outlen)
-{
-    if (res->error) {
-        snprintf(out, outlen, "%s", fl_strerror(res->error));
-        return;
-    }
-    char reason[120];
-    size_t i;
-    for (i = 0; i < res->body_len && i + 1 < sizeof reason && res->body[i] != '\n'; i++)
-        reason[i] = (res->body[i] >= ' ' && res->body[i] < 0x7f) ? res->body[i] : '?';
-    reason[i] = '\0';
-    snprintf(out, outlen, "HTTP %d%s%s", res->status, i ? ": " : "", reason);
-}
-
 /* The tags in a comma-separated list, blanks around each trimmed, empty ones skipped. */
 static json_t *tags_json(const char *list)
 {
@@ -302,7 +286,7 @@ static void on_registered(void *arg, const fl_httpc_result_t *res)
         say(e, "registered with consul at %s as %s", e->consul.addr, e->instance);
         return;
     }
-    describe_failure(res, why, sizeof why);
+    fl_httpc_describe(res, why, sizeof why);
     registration_failed(e, why);
 }
 
@@ -341,23 +325,8 @@ static void on_deregistered(void *arg, const fl_httpc_result_t *res)
         say(e, "deregistered from consul");
         return;
     }
-    describe_failure(res, why, sizeof why);
+    fl_httpc_describe(res, why, sizeof why);
     complain(e, "deregistration failed: %s", why);
-}
-
-/* Appends s to b with everything but RFC 3986's unreserved characters percent-encoded. */
-static int append_escaped(fl_buf_t *b, const char *s)
-{
-    int rc = 0;
-    for (; *s && !rc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
-            rc = fl_buf_append(b, s, 1);
-        else
-            rc = fl_buf_printf(b, "%%%02X", c);
-    }
-    return rc;
 }
 
 /* Stopping: no more registration attempts, and the registration (or an attempt that may have
@@ -378,7 +347,7 @@ static void leave_consul(echo_t *e)
     fl_buf_t target = FL_BUF_INIT;
     int rc = fl_buf_puts(&target, "/v1/agent/service/deregister/");
     if (!rc)
-        rc = append_escaped(&target, e->instance);
+        rc = fl_buf_append_escaped(&target, e->instance);
     if (!rc) {
         fl_httpc_opts_t o = {.method = "PUT",
                              .host = e->consul.host,

@@ -653,37 +653,6 @@ static int endpoint_set(endpoint_t *ep, const char *host, int port)
     return FL_ESYNTAX;
 }
 
-/* Appends s to b with everything but RFC 3986's unreserved characters percent-encoded. */
-static int append_escaped(fl_buf_t *b, const char *s)
-{
-    int rc = 0;
-    for (; *s && !rc; s++) {
-        unsigned char c = (unsigned char)*s;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            strchr("-._~", c))
-            rc = fl_buf_append(b, s, 1);
-        else
-            rc = fl_buf_printf(b, "%%%02X", c);
-    }
-    return rc;
-}
-
-/* What went wrong with a Consul call, in a few words: the error, or the status and the first
- * line of the body (where Consul puts its reason), made safe for a log line. */
-static void describe_failure(const fl_httpc_result_t *res, char *out, size_t outlen)
-{
-    if (res->error) {
-        snprintf(out, outlen, "%s", fl_strerror(res->error));
-        return;
-    }
-    char reason[120];
-    size_t i;
-    for (i = 0; i < res->body_len && i + 1 < sizeof reason && res->body[i] != '\n'; i++)
-        reason[i] = (res->body[i] >= ' ' && res->body[i] < 0x7f) ? res->body[i] : '?';
-    reason[i] = '\0';
-    snprintf(out, outlen, "HTTP %d%s%s", res->status, i ? ": " : "", reason);
-}
-
 /* X-Consul-Index as a number: 0, or FL_EMALFORMED when absent or not a decimal number. */
 static int answer_index(const fl_httpc_result_t *res, uint64_t *out)
 {
@@ -797,7 +766,7 @@ static void on_health(void *arg, const fl_httpc_result_t *res)
     uint64_t index;
     p->consul.req = NULL;
     if (res->error || res->status != 200) {
-        describe_failure(res, why, sizeof why);
+        fl_httpc_describe(res, why, sizeof why);
         query_failed(p, why);
         return;
     }
@@ -829,7 +798,7 @@ static void query_consul(pinger_t *p)
     fl_buf_t target = FL_BUF_INIT;
     int rc = fl_buf_puts(&target, "/v1/health/service/");
     if (!rc)
-        rc = append_escaped(&target, p->consul.service);
+        rc = fl_buf_append_escaped(&target, p->consul.service);
     if (!rc)
         rc = fl_buf_printf(&target, "?passing&index=%llu&wait=%s",
                            (unsigned long long)p->consul.index, p->consul.wait);

@@ -100,6 +100,15 @@ START_TEST(reserve)
 }
 END_TEST
 
+START_TEST(append_escaped)
+{
+    fl_buf_t b = FL_BUF_INIT;
+    ck_assert_int_eq(fl_buf_append_escaped(&b, "users-1 a/b?c=d&e~_.\xc3\xa9"), 0);
+    ck_assert_str_eq(b.data, "users-1%20a%2Fb%3Fc%3Dd%26e~_.%C3%A9");
+    fl_buf_free(&b);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -109,6 +118,7 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, puts_and_printf);
     tcase_add_test(tc, consume_and_reset);
     tcase_add_test(tc, reserve);
+    tcase_add_test(tc, append_escaped);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1072,6 +1072,27 @@ START_TEST(ipv6_loopback)
 }
 END_TEST
 
+START_TEST(describe_results)
+{
+    char out[160];
+    fl_httpc_result_t r = {0};
+    r.error = FL_ETIMEOUT;
+    fl_httpc_describe(&r, out, sizeof out);
+    ck_assert_str_eq(out, fl_strerror(FL_ETIMEOUT));
+    static const char body[] = "Missing \x01 node\nsecond line";
+    fl_httpc_result_t r2 = {0};
+    r2.status = 400;
+    r2.body = body;
+    r2.body_len = sizeof body - 1;
+    fl_httpc_describe(&r2, out, sizeof out);
+    ck_assert_str_eq(out, "HTTP 400: Missing ? node");
+    fl_httpc_result_t r3 = {0};
+    r3.status = 503;
+    fl_httpc_describe(&r3, out, sizeof out);
+    ck_assert_str_eq(out, "HTTP 503");
+}
+END_TEST
+
 static Suite *httpc_suite(void)
 {
     Suite *s = suite_create("httpc");
@@ -1105,6 +1126,7 @@ static Suite *httpc_suite(void)
     tcase_add_test(tc, cancel_while_writing);
     tcase_add_test(tc, concurrent_requests);
     tcase_add_test(tc, ipv6_loopback);
+    tcase_add_test(tc, describe_results);
     suite_add_tcase(s, tc);
     return s;
 }
