@@ -310,14 +310,64 @@ static int c_grace(lua_State *L)
     return 1;
 }
 
+fl_fault_phase_t fl_sc_check_phase(lua_State *L, int idx)
+{
+    static const char *const names[] = {"once", "on", "off", NULL};
+    static const fl_fault_phase_t phases[] = {FL_FAULT_ONCE, FL_FAULT_ON, FL_FAULT_OFF};
+    return phases[luaL_checkoption(L, idx, "once", names)];
+}
+
+uint64_t fl_sc_fault_id(fl_scenario_t *sc)
+{
+    return ++sc->next_fault_id;
+}
+
+void fl_sc_fault_switch(fl_scenario_t *sc, const char *subject, const char *key, int on,
+                        const char *where, const char *text)
+{
+    size_t i = 0;
+    while (i < sc->nswitches && strcmp(sc->switches[i].key, key) != 0)
+        i++;
+    if (i < sc->nswitches) { /* close the interval that is open under key */
+        uint64_t id = sc->switches[i].id;
+        sc->switches[i] = sc->switches[--sc->nswitches];
+        fl_timeline_fault(&sc->tl, subject, where, FL_FAULT_OFF, id, NULL, "%s",
+                          on ? "replaced" : text);
+    } else if (!on) { /* nothing was on: an instant, as before */
+        fl_timeline_fault(&sc->tl, subject, where, FL_FAULT_ONCE, fl_sc_fault_id(sc), NULL, "%s",
+                          text);
+        return;
+    }
+    if (!on)
+        return;
+    uint64_t id = fl_sc_fault_id(sc);
+    if (sc->nswitches < sizeof sc->switches / sizeof sc->switches[0]) {
+        snprintf(sc->switches[sc->nswitches].key, sizeof sc->switches[0].key, "%s", key);
+        sc->switches[sc->nswitches++].id = id;
+    }
+    fl_timeline_fault(&sc->tl, subject, where, FL_FAULT_ON, id, NULL, "%s", text);
+}
+
+/* C.fault_id(t) → a new fault id */
+static int c_fault_id(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)fl_sc_fault_id(fl_sc_check_t(L, 1)));
+    return 1;
+}
+
+/* C.act(t, inst, text, [phase], [id]): a process fault (crash, pause...) on the timeline */
 static int c_act(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
     fl_instance_t *inst = fl_sc_check_inst(L, 2, "action");
+    const char *text = luaL_checkstring(L, 3);
+    fl_fault_phase_t phase = fl_sc_check_phase(L, 4);
+    uint64_t id = lua_isnoneornil(L, 5) ? fl_sc_fault_id(sc) : (uint64_t)luaL_checkinteger(L, 5);
     char where[256];
     fl_sc_where(L, sc, where, sizeof where);
-    fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, inst->name, where, "%s", luaL_checkstring(L, 3));
-    return 0;
+    fl_timeline_fault(&sc->tl, inst->name, where, phase, id, NULL, "%s", text);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
 }
 
 static int c_phase(lua_State *L)
@@ -590,12 +640,17 @@ static const luaL_Reg t_methods[] = {
 };
 
 static const luaL_Reg c_primitives[] = {
-    {"usage", c_usage}, {"typename", c_typename}, {"seconds", c_seconds}, {"fmt", c_fmt},
-    {"now", c_now},     {"record", c_record},     {"fail", c_fail},       {"ours", c_ours},
-    {"keys", c_keys},   {"instance", c_instance}, {"grace", c_grace},     {"act", c_act},
-    {"phase", c_phase}, {"spawn", c_spawn},       {"kill", c_kill},       {"term", c_term},
-    {"pause", c_pause}, {"stopped", c_stopped},   {"resume", c_resume},   {"await", c_await},
-    {NULL, NULL},
+    {"usage", c_usage},       {"typename", c_typename},
+    {"seconds", c_seconds},   {"fmt", c_fmt},
+    {"now", c_now},           {"record", c_record},
+    {"fail", c_fail},         {"ours", c_ours},
+    {"keys", c_keys},         {"instance", c_instance},
+    {"grace", c_grace},       {"act", c_act},
+    {"fault_id", c_fault_id}, {"phase", c_phase},
+    {"spawn", c_spawn},       {"kill", c_kill},
+    {"term", c_term},         {"pause", c_pause},
+    {"stopped", c_stopped},   {"resume", c_resume},
+    {"await", c_await},       {NULL, NULL},
 };
 
 /* t.<key>: a method, or one of the fields name / file / seed; anything else is a usage
@@ -955,6 +1010,11 @@ size_t fl_engine_count(const fl_engine_t *e)
 const char *fl_engine_path(const fl_engine_t *e)
 {
     return e->path;
+}
+
+char *fl_engine_topology(const fl_engine_t *e)
+{
+    return fl_topology_describe(&e->topo);
 }
 
 const char *fl_engine_name(const fl_engine_t *e, size_t i)

@@ -21,6 +21,8 @@ int fl_engine_load(struct fl_run *run, const char *path, fl_engine_t **out, char
                    size_t errlen);
 size_t fl_engine_count(const fl_engine_t *e);
 const char *fl_engine_path(const fl_engine_t *e);
+/* The file's topology in one line (fl_topology_describe), malloc'd, or NULL. */
+char *fl_engine_topology(const fl_engine_t *e);
 const char *fl_engine_name(const fl_engine_t *e, size_t i);
 /* 1 when "file: name" of scenario i matches the Lua pattern. */
 int fl_engine_matches(fl_engine_t *e, size_t i, const char *pattern);

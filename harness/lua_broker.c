@@ -121,7 +121,8 @@ static int c_broker(lua_State *L)
         int n = fl_amqp_drop_connections(b);
         snprintf(detail, sizeof detail, "dropped %d connection%s", n, n == 1 ? "" : "s");
         lua_pushinteger(L, n);
-        fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, "broker", where, "%s", detail);
+        fl_timeline_fault(&sc->tl, "broker", where, FL_FAULT_ONCE, fl_sc_fault_id(sc), NULL, "%s",
+                          detail);
         return 1;
     } else if (strcmp(fault, "block") == 0) {
         fl_amqp_set_blocked(b, lua_toboolean(L, 3));
@@ -140,7 +141,15 @@ static int c_broker(lua_State *L)
     } else {
         return luaL_error(L, "internal error: unknown broker fault %s", fault);
     }
-    fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, "broker", where, "%s", detail);
+    if (strcmp(fault, "restart") == 0) {
+        fl_timeline_fault(&sc->tl, "broker", where, FL_FAULT_ONCE, fl_sc_fault_id(sc), NULL, "%s",
+                          detail);
+    } else { /* a switch: on until turned off (false or 0) */
+        char key[32];
+        snprintf(key, sizeof key, "broker:%s", fault);
+        int on = lua_isnumber(L, 3) ? lua_tonumber(L, 3) != 0 : lua_toboolean(L, 3);
+        fl_sc_fault_switch(sc, "broker", key, on, where, detail);
+    }
     return 0;
 }
 

@@ -187,7 +187,16 @@ static int c_consul(lua_State *L)
     } else {
         return luaL_error(L, "internal error: unknown consul fault %s", fault);
     }
-    fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, "consul", where, "%s", detail);
+    if (strcmp(fault, "flap") == 0) {
+        char key[32];
+        snprintf(key, sizeof key, "consul:flap:%.18s", luaL_checkstring(L, 3));
+        fl_sc_fault_switch(sc, "consul", key, luaL_checknumber(L, 4) > 0, where, detail);
+    } else {
+        char key[32];
+        snprintf(key, sizeof key, "consul:%s", fault);
+        int on = lua_isnumber(L, 3) ? lua_tonumber(L, 3) != 0 : lua_toboolean(L, 3);
+        fl_sc_fault_switch(sc, "consul", key, on, where, detail);
+    }
     return 0;
 }
 

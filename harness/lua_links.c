@@ -104,12 +104,15 @@ static void link_closed(fl_link_t *l)
         sc->links_closed(sc);
 }
 
-/* Faults still on at the end go on the timeline with what they did, grouped by name over
- * all links, so a report can tell whether each fault fired even if it was never removed. */
+/* Faults still on at the end go on the timeline with what they did, one event per fault
+ * (its toxics summed over all its links, named after the first toxic) closing its interval by
+ * id, so a report can tell whether each fault fired even if it was never removed. Toxics
+ * added without a fault id are grouped by name. */
 static void record_leftovers(fl_scenario_t *sc)
 {
     struct {
         const char *name;
+        uint64_t fault_id;
         size_t links;
         fl_toxic_stats_t sum;
     } seen[64];
@@ -117,12 +120,14 @@ static void record_leftovers(fl_scenario_t *sc)
     for (size_t k = 0; k < sc->nlinks; k++) {
         for (fl_toxic_t *t = sc->links[k].link.toxics; t; t = t->next) {
             size_t i = 0;
-            while (i < nseen && strcmp(seen[i].name, t->name) != 0)
+            while (i < nseen && (seen[i].fault_id != t->fault_id ||
+                                 (!t->fault_id && strcmp(seen[i].name, t->name) != 0)))
                 i++;
             if (i == nseen) {
                 if (nseen == sizeof seen / sizeof seen[0])
                     continue;
                 memset(&seen[nseen], 0, sizeof seen[0]);
+                seen[nseen].fault_id = t->fault_id;
                 seen[nseen++].name = t->name;
             }
             seen[i].links++;
@@ -138,14 +143,18 @@ static void record_leftovers(fl_scenario_t *sc)
     for (size_t i = 0; i < nseen; i++) {
         const fl_toxic_stats_t *st = &seen[i].sum;
         int fired = st->chunks || st->bytes || st->resets || st->closes || st->refused;
-        fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, seen[i].name, NULL,
-                        "still on at the end on %zu link%s: applied to %llu connections, chunks "
-                        "%llu, bytes %llu, dropped %llu, resets %llu, closes %llu, refused %llu%s",
-                        seen[i].links, seen[i].links == 1 ? "" : "s",
-                        (unsigned long long)st->connections, (unsigned long long)st->chunks,
-                        (unsigned long long)st->bytes, (unsigned long long)st->dropped,
-                        (unsigned long long)st->resets, (unsigned long long)st->closes,
-                        (unsigned long long)st->refused, fired ? "" : " (never fired)");
+        fl_fault_counts_t c = {1,           st->connections, st->chunks, st->bytes,
+                               st->dropped, st->resets,      st->closes, st->refused};
+        fl_timeline_fault(
+            &sc->tl, seen[i].name, NULL, seen[i].fault_id ? FL_FAULT_OFF : FL_FAULT_NONE,
+            seen[i].fault_id, &c,
+            "still on at the end on %zu link%s: applied to %llu connections, chunks "
+            "%llu, bytes %llu, dropped %llu, resets %llu, closes %llu, refused %llu%s",
+            seen[i].links, seen[i].links == 1 ? "" : "s", (unsigned long long)st->connections,
+            (unsigned long long)st->chunks, (unsigned long long)st->bytes,
+            (unsigned long long)st->dropped, (unsigned long long)st->resets,
+            (unsigned long long)st->closes, (unsigned long long)st->refused,
+            fired ? "" : " (never fired)");
     }
 }
 
@@ -358,12 +367,14 @@ static void read_spec(lua_State *L, int idx, const fl_toxic_type_t *type, fl_tox
     }
 }
 
-/* C.toxic(t, ids, kind, opts) → list of { id = link id, name = toxic name } */
+/* C.toxic(t, ids, kind, opts, [fault_id]) → list of { id = link id, name = toxic name }; the
+ * toxics remember fault_id, so a fault still on at the end closes its timeline interval. */
 static int c_toxic(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     const char *kind = luaL_checkstring(L, 3);
+    uint64_t fault_id = lua_isinteger(L, 5) ? (uint64_t)lua_tointeger(L, 5) : 0;
     const fl_toxic_type_t *type = fl_toxic_type_find(kind);
     if (!type)
         return luaL_error(L, "internal error: unknown toxic %s", kind);
@@ -414,6 +425,7 @@ static int c_toxic(lua_State *L)
                 fl_lua_usage(L, "%s", err);
             return luaL_error(L, "%s", fl_strerror(rc));
         }
+        t->fault_id = fault_id;
         lua_createtable(L, 0, 2);
         lua_pushinteger(L, id);
         lua_setfield(L, -2, "id");
@@ -557,15 +569,39 @@ static int c_toxic_kinds(lua_State *L)
     return 1;
 }
 
-/* C.fault(t, subject, text): a fault event on the timeline, at the user's line */
+static uint64_t count_field(lua_State *L, int idx, const char *key)
+{
+    lua_getfield(L, idx, key);
+    lua_Integer v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* C.fault(t, subject, text, [phase], [id], [stats]): a fault event on the timeline, at the
+ * user's line; phase "on" opens the interval of fault id, "off" closes it with its stats
+ * (fault:stats() fields). Returns the id (a new one when none is given). */
 static int c_fault(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    const char *subject = luaL_checkstring(L, 2), *text = luaL_checkstring(L, 3);
+    fl_fault_phase_t phase = fl_sc_check_phase(L, 4);
+    uint64_t id = lua_isnoneornil(L, 5) ? fl_sc_fault_id(sc) : (uint64_t)luaL_checkinteger(L, 5);
+    fl_fault_counts_t counts = {0};
+    if (lua_istable(L, 6)) {
+        counts.known = 1;
+        counts.connections = count_field(L, 6, "connections");
+        counts.chunks = count_field(L, 6, "chunks");
+        counts.bytes = count_field(L, 6, "bytes");
+        counts.dropped = count_field(L, 6, "dropped");
+        counts.resets = count_field(L, 6, "resets");
+        counts.closes = count_field(L, 6, "closes");
+        counts.refused = count_field(L, 6, "refused");
+    }
     char where[256];
     fl_sc_where(L, sc, where, sizeof where);
-    fl_timeline_add(&sc->tl, FL_EV_FAULT, 1, luaL_checkstring(L, 2), where, "%s",
-                    luaL_checkstring(L, 3));
-    return 0;
+    fl_timeline_fault(&sc->tl, subject, where, phase, id, &counts, "%s", text);
+    lua_pushinteger(L, (lua_Integer)id);
+    return 1;
 }
 
 /* C.no_key(what, key, methods): usage error for an unknown method of a Lua-side object */

@@ -123,7 +123,8 @@ end
 -- effect when a process is next scheduled), or after 2 s at the most.
 function T:pause(inst)
   local i = C.instance(self, inst, "t:pause")
-  C.act(self, i, "pause")
+  local paused = C.fields_of(self).paused
+  if not paused[i.name] then paused[i.name] = C.act(self, i, "pause", "on") else C.act(self, i, "pause") end
   C.pause(self, i)
   local start = C.now(self)
   while not C.stopped(self, i) and i.state == "paused" and C.now(self) - start < 2 do
@@ -134,7 +135,9 @@ end
 
 function T:resume(inst)
   local i = C.instance(self, inst, "t:resume")
-  C.act(self, i, "resume")
+  local paused = C.fields_of(self).paused
+  if paused[i.name] then C.act(self, i, "resume", "off", paused[i.name]) else C.act(self, i, "resume") end
+  paused[i.name] = nil
   C.resume(self, i)
   return i
 end
@@ -175,8 +178,16 @@ local Fault, LinkSet = {}, {}
 local FaultMT = strict("a fault", Fault)
 local LinkSetMT = strict("a link", LinkSet)
 
-local function new_fault(t, parts, what, label)
-  return setmetatable({ t = t, parts = parts, what = what, label = label, removed = false }, FaultMT)
+-- Every fault that is on, by id, per scenario (t): heal() closes their timeline intervals.
+local function active_faults(t)
+  return C.fields_of(t).faults
+end
+
+local function new_fault(t, parts, what, label, id)
+  local f = setmetatable({ t = t, parts = parts, what = what, label = label, removed = false, id = id },
+    FaultMT)
+  active_faults(t)[id] = f
+  return f
 end
 
 local STAT_FIELDS = { "connections", "chunks", "bytes", "dropped", "resets", "closes", "refused" }
@@ -207,26 +218,38 @@ function Fault:stats()
   return sum
 end
 
+local function final_sum(f)
+  local sum = {}
+  add_stats(sum, {})
+  for _, p in ipairs(f.parts) do add_stats(sum, p.final or {}) end
+  return sum
+end
+
+-- Closes the fault's timeline interval, with what it did.
+local function closed(f, how)
+  f.removed = true
+  active_faults(f.t)[f.id] = nil
+  local sum = final_sum(f)
+  C.fault(f.t, f.label, how .. " " .. f.what .. ": " .. summary(sum), "off", f.id, sum)
+end
+
 -- fault:remove(): takes the fault off its links; what it held flows on, in order.
 function Fault:remove()
   if self.removed then return self end
-  local sum = {}
-  add_stats(sum, {})
   for _, p in ipairs(self.parts) do
-    p.final = C.untoxic(self.t, p.id, p.name)
-    if p.final then add_stats(sum, p.final) end
+    if not p.final then p.final = C.untoxic(self.t, p.id, p.name) or {} end
   end
-  self.removed = true
-  C.fault(self.t, self.label, "removed " .. self.what .. ": " .. summary(sum))
+  closed(self, "removed")
   return self
 end
 Fault.heal = Fault.remove
 
 function LinkSet:toxic(kind, opts)
-  local parts = C.toxic(self.t, self.ids, kind, opts)
+  local id = C.fault_id(self.t)
+  local parts = C.toxic(self.t, self.ids, kind, opts, id)
   local what = describe_opts(kind, opts)
-  C.fault(self.t, self.label, what)
-  return new_fault(self.t, parts, what, self.label)
+  C.fault(self.t, self.label, what, "on", id)
+  return new_fault(self.t, parts, what, self.label, id)
 end
 
 for _, kind in ipairs(C.toxic_kinds()) do
@@ -235,7 +258,25 @@ end
 
 -- link:heal(): removes every fault from these links.
 function LinkSet:heal()
-  local n = 0
+  local mine, n = {}, 0
+  for _, id in ipairs(self.ids) do mine[id] = true end
+  local faults, order = active_faults(self.t), {}
+  for fid in pairs(faults) do order[#order + 1] = fid end
+  table.sort(order)
+  for _, fid in ipairs(order) do -- a fault ends once none of its toxics is left
+    local f, left, touched = faults[fid], false, false
+    for _, p in ipairs(f.parts) do
+      if not p.final then
+        if mine[p.id] then
+          p.final = C.untoxic(self.t, p.id, p.name) or {}
+          n, touched = n + 1, true
+        else
+          left = true
+        end
+      end
+    end
+    if touched and not left then closed(f, "healed") end
+  end
   for _, id in ipairs(self.ids) do n = n + C.heal(self.t, id) end
   C.fault(self.t, self.label, "healed (" .. n .. " toxic" .. (n == 1 and "" or "s") .. " removed)")
   return self
@@ -288,7 +329,7 @@ end
 
 -- t:partition(a, b, [{ oneway = true }]): a and b can no longer reach each other (with
 -- oneway, a cannot reach b: what a sends towards b is held, replies b sends to a as well).
-function T:partition(a, b, opts)
+local function partition(self, a, b, opts, label)
   if opts ~= nil and type(opts) ~= "table" then
     C.usage("bad t:partition options: expected a table like { oneway = true }, got " .. C.typename(opts))
   end
@@ -300,10 +341,10 @@ function T:partition(a, b, opts)
     C.usage("t:partition: no link between " .. describe(a) .. " and " .. describe(b) ..
       " (links exist only where a service `needs` the other)")
   end
-  local parts = {}
+  local parts, id = {}, C.fault_id(self)
   local function cut(ids, direction)
     if #ids == 0 then return end
-    for _, p in ipairs(C.toxic(self, ids, "timeout", { ms = 0, direction = direction })) do
+    for _, p in ipairs(C.toxic(self, ids, "timeout", { ms = 0, direction = direction }, id)) do
       parts[#parts + 1] = p
     end
   end
@@ -314,19 +355,21 @@ function T:partition(a, b, opts)
     cut(ab, "both")
     cut(ba, "both")
   end
-  local label = describe(a) .. (oneway and " -/-> " or " <-/-> ") .. describe(b)
+  label = label or (describe(a) .. (oneway and " -/-> " or " <-/-> ") .. describe(b))
   local what = oneway and "one-way partition" or "partition"
-  C.fault(self, label, what)
-  return new_fault(self, parts, what, label)
+  C.fault(self, label, what, "on", id)
+  return new_fault(self, parts, what, label, id)
+end
+
+function T:partition(a, b, opts)
+  return partition(self, a, b, opts)
 end
 
 -- t:isolate(inst): inst can reach nobody and nobody can reach it.
 function T:isolate(inst)
   local others = C.others(self, inst, "t:isolate")
   if #others == 0 then C.usage("t:isolate: there is nobody to isolate " .. describe(inst) .. " from") end
-  local f = self:partition(inst, others)
-  f.label = "isolate " .. describe(inst)
-  return f
+  return partition(self, inst, others, nil, "isolate " .. describe(inst))
 end
 
 -- t:heal(): removes every fault from every link.
@@ -457,6 +500,18 @@ function Broker:connections() return C.broker_info(self.t).connections end
 function Broker:address() return C.broker_info(self.t).address end
 
 -- The fields of t that are objects: built once per scenario.
+local per_t = setmetatable({}, { __mode = "k" })
+
+-- Per-scenario bookkeeping of the prelude, kept off t: faults on, instances paused.
+function C.fields_of(t)
+  local f = per_t[t]
+  if not f then
+    f = { faults = {}, paused = {} }
+    per_t[t] = f
+  end
+  return f
+end
+
 function C.fields(t)
   return {
     consul = setmetatable({ t = t, label = "consul", on = {} }, ConsulMT),

@@ -66,6 +66,12 @@ typedef struct fl_scenario {
         uint64_t timeout_ns;
     } wait;
     int nfailed;
+    uint64_t next_fault_id; /* the last fault id handed out (ids start at 1) */
+    struct {
+        char key[32];
+        uint64_t id;
+    } switches[16]; /* the fakes' switchable faults that are on, by key ("consul:down") */
+    size_t nswitches;
     uint64_t start_ns;
     void (*done)(void *);
     void *done_arg;
@@ -102,6 +108,16 @@ fl_scenario_t *fl_sc_check_t(lua_State *L, int idx);
 fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what);
 /* The user's file:line, or the scenario's declaration when no user frame is on the stack. */
 void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n);
+
+/* The fault phase at idx: "on", "off", "once" or nil (FL_FAULT_ONCE); usage error otherwise. */
+fl_fault_phase_t fl_sc_check_phase(lua_State *L, int idx);
+/* A new fault id for the scenario's timeline. */
+uint64_t fl_sc_fault_id(fl_scenario_t *sc);
+/* A fault of a fake that is switched on and off (t.consul:down(), t.broker:delay(d)), on the
+ * timeline as an interval: on opens one under key (closing the one already open under that key
+ * first, as when a delay changes), !on closes it; text describes the change. */
+void fl_sc_fault_switch(fl_scenario_t *sc, const char *subject, const char *key, int on,
+                        const char *where, const char *text);
 
 /* Pushes the Lua handle of an instance of the running scenario. */
 void fl_sc_push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst);

@@ -35,10 +35,19 @@ static void changed(fl_instance_t *inst)
         inst->on_change(inst, inst->on_change_arg);
 }
 
+/* A process event; the reports draw the instance's lane from the state it records, which is
+ * the state the instance is in once the event has happened (stopping still counts as up). */
 static void event(fl_instance_t *inst, const char *fmt, const char *detail)
 {
+    static const fl_proc_state_t lane[] = {
+        [FL_INST_DOWN] = FL_PS_DOWN,     [FL_INST_STARTING] = FL_PS_STARTING,
+        [FL_INST_UP] = FL_PS_UP,         [FL_INST_PAUSED] = FL_PS_PAUSED,
+        [FL_INST_STOPPING] = FL_PS_NONE,
+    };
+    fl_proc_state_t st =
+        (unsigned)inst->state < sizeof lane / sizeof lane[0] ? lane[inst->state] : FL_PS_NONE;
     if (inst->tl)
-        fl_timeline_add(inst->tl, FL_EV_PROCESS, 1, inst->name, NULL, fmt, detail);
+        fl_timeline_process(inst->tl, inst->name, st, fmt, detail);
 }
 
 const char *fl_inst_state_name(fl_inst_state_t s)
@@ -500,13 +509,13 @@ int fl_instance_resume(fl_instance_t *inst)
     if (inst->state != FL_INST_PAUSED)
         return FL_ESTATE;
     kill(-inst->pid, SIGCONT);
-    event(inst, "%s", "resumed (SIGCONT)");
     if (inst->ready_seen) {
         inst->state = FL_INST_UP;
     } else { /* paused before it was ready: keep probing */
         inst->state = FL_INST_STARTING;
         uv_timer_start(&inst->timer, probe_tick, 0, PROBE_INTERVAL_MS);
     }
+    event(inst, "%s", "resumed (SIGCONT)");
     changed(inst);
     return 0;
 }

@@ -14,8 +14,8 @@ static char *dup_or_empty(const char *s)
     return strdup(s ? s : "");
 }
 
-int fl_timeline_add(fl_timeline_t *tl, fl_event_kind_t kind, int ok, const char *subject,
-                    const char *where, const char *fmt, ...)
+/* Appends an event with text from fmt; *proto gives every other field. */
+static int vadd(fl_timeline_t *tl, const fl_event_t *proto, const char *fmt, va_list ap)
 {
     fl_scenario_result_t *r = tl->res;
     if (r->nevents == r->capevents) {
@@ -27,18 +27,14 @@ int fl_timeline_add(fl_timeline_t *tl, fl_event_kind_t kind, int ok, const char 
         r->capevents = cap;
     }
     fl_buf_t text = FL_BUF_INIT;
-    va_list ap;
-    va_start(ap, fmt);
     int rc = fl_buf_vprintf(&text, fmt, ap);
-    va_end(ap);
     if (rc)
         return rc;
     fl_event_t *ev = &r->events[r->nevents];
+    *ev = *proto;
     ev->t_ns = uv_hrtime() - tl->start_ns;
-    ev->kind = kind;
-    ev->ok = ok;
-    ev->subject = dup_or_empty(subject);
-    ev->where = dup_or_empty(where);
+    ev->subject = dup_or_empty(proto->subject);
+    ev->where = dup_or_empty(proto->where);
     ev->text = text.data ? text.data : strdup("");
     if (!ev->subject || !ev->where || !ev->text) {
         free(ev->subject);
@@ -49,6 +45,126 @@ int fl_timeline_add(fl_timeline_t *tl, fl_event_kind_t kind, int ok, const char 
     r->nevents++;
     if (tl->on_event)
         tl->on_event(tl->on_event_arg, ev);
+    return 0;
+}
+
+int fl_timeline_add(fl_timeline_t *tl, fl_event_kind_t kind, int ok, const char *subject,
+                    const char *where, const char *fmt, ...)
+{
+    fl_event_t proto = {.kind = kind, .ok = ok, .subject = (char *)subject, .where = (char *)where};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vadd(tl, &proto, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int fl_timeline_process(fl_timeline_t *tl, const char *subject, fl_proc_state_t state,
+                        const char *fmt, ...)
+{
+    fl_event_t proto = {.kind = FL_EV_PROCESS, .ok = 1, .subject = (char *)subject, .state = state};
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vadd(tl, &proto, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int fl_timeline_fault(fl_timeline_t *tl, const char *subject, const char *where,
+                      fl_fault_phase_t phase, uint64_t id, const fl_fault_counts_t *counts,
+                      const char *fmt, ...)
+{
+    fl_event_t proto = {.kind = FL_EV_FAULT,
+                        .ok = 1,
+                        .subject = (char *)subject,
+                        .where = (char *)where,
+                        .phase = phase,
+                        .fault_id = id};
+    if (counts)
+        proto.counts = *counts;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vadd(tl, &proto, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+fl_series_t *fl_timeline_series(fl_scenario_result_t *res, const char *name)
+{
+    for (size_t i = 0; i < res->nseries; i++)
+        if (strcmp(res->series[i].name, name ? name : "") == 0)
+            return &res->series[i];
+    fl_series_t *s = realloc(res->series, (res->nseries + 1) * sizeof *s);
+    if (!s)
+        return NULL;
+    res->series = s;
+    s = &res->series[res->nseries];
+    memset(s, 0, sizeof *s);
+    if (!(s->name = dup_or_empty(name)))
+        return NULL;
+    res->nseries++;
+    return s;
+}
+
+int fl_series_push(fl_series_t *s, const fl_sample_t *sample)
+{
+    if (s->nsamples == s->capsamples) {
+        size_t cap = s->capsamples ? s->capsamples * 2 : 64;
+        fl_sample_t *n = realloc(s->samples, cap * sizeof *n);
+        if (!n)
+            return FL_ENOMEM;
+        s->samples = n;
+        s->capsamples = cap;
+    }
+    s->samples[s->nsamples++] = *sample;
+    return 0;
+}
+
+static void span_free(fl_span_t *sp)
+{
+    free(sp->service);
+    free(sp->instance);
+    free(sp->name);
+    free(sp->status_message);
+    for (size_t i = 0; i < sp->nattrs; i++) {
+        free(sp->attrs[i].key);
+        free(sp->attrs[i].value);
+    }
+    free(sp->attrs);
+}
+
+int fl_timeline_span(fl_scenario_result_t *res, const fl_span_t *span)
+{
+    if (res->nspans == res->capspans) {
+        size_t cap = res->capspans ? res->capspans * 2 : 64;
+        fl_span_t *n = realloc(res->spans, cap * sizeof *n);
+        if (!n)
+            return FL_ENOMEM;
+        res->spans = n;
+        res->capspans = cap;
+    }
+    fl_span_t *sp = &res->spans[res->nspans];
+    *sp = *span;
+    sp->trace_id[sizeof sp->trace_id - 1] = '\0';
+    sp->span_id[sizeof sp->span_id - 1] = '\0';
+    sp->parent_id[sizeof sp->parent_id - 1] = '\0';
+    sp->service = dup_or_empty(span->service);
+    sp->instance = dup_or_empty(span->instance);
+    sp->name = dup_or_empty(span->name);
+    sp->status_message = dup_or_empty(span->status_message);
+    sp->attrs = span->nattrs ? calloc(span->nattrs, sizeof *sp->attrs) : NULL;
+    int bad = !sp->service || !sp->instance || !sp->name || !sp->status_message ||
+              (span->nattrs && !sp->attrs);
+    for (size_t i = 0; !bad && i < span->nattrs; i++) {
+        sp->attrs[i].key = dup_or_empty(span->attrs[i].key);
+        sp->attrs[i].value = dup_or_empty(span->attrs[i].value);
+        bad = !sp->attrs[i].key || !sp->attrs[i].value;
+    }
+    if (bad) {
+        span_free(sp);
+        return FL_ENOMEM;
+    }
+    res->nspans++;
     return 0;
 }
 
@@ -86,6 +202,15 @@ static void scenario_free(fl_scenario_result_t *r)
         free(r->logs[i].instance);
         free(r->logs[i].text);
     }
+    for (size_t i = 0; i < r->nseries; i++) {
+        free(r->series[i].name);
+        free(r->series[i].samples);
+    }
+    for (size_t i = 0; i < r->nspans; i++)
+        span_free(&r->spans[i]);
+    free(r->series);
+    free(r->spans);
+    free(r->topology);
     free(r->events);
     free(r->logs);
     free(r->file);
@@ -119,4 +244,28 @@ const char *fl_verdict_name(fl_verdict_t v)
         return "skip";
     }
     return "?";
+}
+
+const char *fl_proc_state_name(fl_proc_state_t s)
+{
+    static const char *const names[] = {"", "starting", "up", "paused", "down"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "";
+}
+
+const char *fl_fault_phase_name(fl_fault_phase_t p)
+{
+    static const char *const names[] = {"", "on", "off", "once"};
+    return (unsigned)p < sizeof names / sizeof names[0] ? names[p] : "";
+}
+
+const char *fl_span_kind_name(fl_span_kind_t k)
+{
+    static const char *const names[] = {"internal", "server", "client", "producer", "consumer"};
+    return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "internal";
+}
+
+const char *fl_span_status_name(fl_span_status_t s)
+{
+    static const char *const names[] = {"unset", "ok", "error"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "unset";
 }

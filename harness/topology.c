@@ -381,6 +381,35 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
     lua_pop(L, 1);
 }
 
+char *fl_topology_describe(const fl_topology_t *topo)
+{
+    fl_buf_t b = FL_BUF_INIT;
+    int rc = 0;
+    for (int i = 0; !rc && i < topo->nservices; i++) {
+        const fl_service_t *s = &topo->services[i];
+        rc = fl_buf_printf(&b, "%s%s", i ? ", " : "", s->name);
+        if (!rc && s->replicas != 1)
+            rc = fl_buf_printf(&b, " x%d", s->replicas);
+        for (int j = 0; !rc && s->needs && s->needs[j]; j++)
+            rc = fl_buf_printf(&b, "%s%s", j ? ", " : " (needs ", s->needs[j]);
+        if (!rc && s->needs && s->needs[0])
+            rc = fl_buf_puts(&b, ")");
+    }
+    static const char *const consul[] = {"fake", "real", "none"};
+    static const char *const amqp[] = {"fake", "real", "none"};
+    if (!rc)
+        rc = fl_buf_printf(&b, "%sconsul: %s%s%s; amqp: %s", topo->nservices ? "; " : "",
+                           (unsigned)topo->consul < 3 ? consul[topo->consul] : "?",
+                           topo->consul == FL_CONSUL_REAL ? " " : "",
+                           topo->consul == FL_CONSUL_REAL ? topo->consul_addr : "",
+                           (unsigned)topo->amqp < 3 ? amqp[topo->amqp] : "?");
+    if (rc) {
+        fl_buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
 void fl_topology_free(fl_topology_t *topo)
 {
     for (int i = 0; i < topo->nservices; i++) {

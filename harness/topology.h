@@ -41,7 +41,7 @@ typedef enum {
 typedef struct {
     fl_consul_mode_t consul;
     fl_amqp_mode_t amqp;
-    char amqp_url[256]; /* FL_AMQP_REAL */
+    char amqp_url[256];     /* FL_AMQP_REAL */
     char consul_addr[128];  /* FL_CONSUL_REAL: "host:port" */
     fl_service_t *services; /* sorted by name */
     int nservices;
@@ -55,5 +55,8 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir);
 /* The service called name, or NULL. */
 fl_service_t *fl_topology_find(fl_topology_t *topo, const char *name);
 void fl_topology_free(fl_topology_t *topo);
+/* One line for reports: "client (needs echo), echo x3; consul: fake; amqp: fake" (services in
+ * name order). Returns a malloc'd string, or NULL on FL_ENOMEM. */
+char *fl_topology_describe(const fl_topology_t *topo);
 
 #endif

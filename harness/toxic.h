@@ -83,6 +83,7 @@ struct fl_toxic {
     double p[FL_TOXIC_MAX_PARAMS];
     fl_toxic_stats_t stats;
     uint64_t added_ns;
+    uint64_t fault_id; /* the scenario's fault this toxic is part of (timeline); 0: none */
     struct fl_link *link;
     fl_toxic_t *next;
 };

@@ -1474,8 +1474,33 @@ START_TEST(links_wiring_and_faults)
     ev_must(r, FL_EV_FAULT, "client -/-> echo-1", "one-way partition");
     ev = ev_must(r, FL_EV_FAULT, "all links", "healed (");
     ck_assert_str_eq(ev->where, lf_at(&f, "heal"));
-    /* client and curler to both echoes, and curler-1 to the broker */
-    ev_must(r, FL_EV_FAULT, NULL, "still on at the end on 5 links");
+    /* one event per fault left on, closing its interval: the partition (client to both
+     * echoes) and the isolation (curler to both echoes, and curler-1 to the broker) */
+    const fl_event_t *on = ev_must(r, FL_EV_FAULT, "client <-/-> echo", "partition");
+    ck_assert_int_eq(on->phase, FL_FAULT_ON);
+    ck_assert_uint_gt(on->fault_id, 0);
+    int left = ev_find(r, 0, FL_EV_FAULT, NULL, "still on at the end on 2 links");
+    ck_assert_int_ge(left, 0);
+    int last_on = -1;
+    for (size_t k = 0; k < r->nevents; k++)
+        if (r->events[k].phase == FL_FAULT_ON &&
+            strcmp(r->events[k].subject, "client <-/-> echo") == 0)
+            last_on = (int)k;
+    ck_assert_int_ge(last_on, 0);
+    ck_assert_int_eq(r->events[left].phase, FL_FAULT_OFF);
+    ck_assert_uint_eq(r->events[left].fault_id, r->events[last_on].fault_id);
+    ck_assert(r->events[left].counts.known);
+    ev = ev_must(r, FL_EV_FAULT, NULL, "still on at the end on 3 links");
+    ck_assert_int_eq(ev->phase, FL_FAULT_OFF);
+    /* removed and healed faults closed their intervals with their counters */
+    ev = ev_must(r, FL_EV_FAULT, "client <-/-> echo", "removed partition: ");
+    ck_assert_int_eq(ev->phase, FL_FAULT_OFF);
+    ck_assert_uint_eq(ev->fault_id, on->fault_id);
+    ck_assert(ev->counts.known);
+    ev = ev_must(r, FL_EV_FAULT, "client -/-> echo-1", "healed one-way partition: ");
+    ck_assert_int_eq(ev->phase, FL_FAULT_OFF);
+    ev = ev_must(r, FL_EV_FAULT, "isolate echo-2", "healed partition: ");
+    ck_assert_int_eq(ev->phase, FL_FAULT_OFF);
 
     r = run(e, "no link");
     EXPECT_VERDICT(r, FL_VERDICT_USAGE);
