@@ -19,10 +19,14 @@ static const char usage_text[] =
     "       faultline proxy --listen HOST:PORT --upstream HOST:PORT [--control HOST:PORT]\n"
     "       faultline fake consul --listen HOST:PORT [--nodes N]   a standalone fake Consul\n"
     "       faultline fake amqp --listen HOST:PORT [--data DIR]    a standalone fake broker\n"
+    "       faultline merge-junit OUT IN...   merge the JUnit files of --shard runs into OUT\n"
     "       faultline version\n"
     "\n"
     "run options:\n"
     "  --junit FILE       write a JUnit XML report to FILE\n"
+    "  --html FILE        write a self-contained HTML report to FILE\n"
+    "  --json FILE        write a JSON report to FILE (docs/report-json.md)\n"
+    "  --shard I/N        run only the I-th of N slices of the scenarios (1 <= I <= N)\n"
     "  --filter PATTERN   run only scenarios whose \"file: name\" matches the Lua pattern\n"
     "  --seed N           fix every random choice (printed at every start)\n"
     "  --timeout DUR      per-scenario wall limit (default 120s)\n"
@@ -41,6 +45,45 @@ static int usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
+/* "I/N", both decimal, 1 <= I <= N <= 100000. */
+static int parse_shard(const char *s, unsigned *i, unsigned *n)
+{
+    char *end;
+    if (!(*s >= '0' && *s <= '9'))
+        return -1;
+    errno = 0;
+    unsigned long a = strtoul(s, &end, 10);
+    if (errno || *end != '/' || !(end[1] >= '0' && end[1] <= '9'))
+        return -1;
+    unsigned long b = strtoul(end + 1, &end, 10);
+    if (errno || *end || a < 1 || b < 1 || a > b || b > 100000)
+        return -1;
+    *i = (unsigned)a;
+    *n = (unsigned)b;
+    return 0;
+}
+
+/* faultline merge-junit OUT IN... */
+static int cmd_merge_junit(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        puts("usage: faultline merge-junit OUT IN...\n"
+             "merges the JUnit files that faultline run --junit wrote (e.g. one per --shard)");
+        return 0;
+    }
+    if (argc < 3)
+        return usage_error("%s", "merge-junit needs an output file and at least one input file");
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], argv[1]) == 0)
+            return usage_error("merge-junit: the output %s is also an input", argv[1]);
+    char err[512];
+    if (fl_junit_merge(argv[1], argv + 2, (size_t)(argc - 2), err, sizeof err) != 0) {
+        fprintf(stderr, "faultline: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     enum {
@@ -51,10 +94,16 @@ static int cmd_run(int argc, char **argv)
         O_FAILFAST,
         O_KEEPGOING,
         O_QUIET,
-        O_VERBOSE
+        O_VERBOSE,
+        O_HTML,
+        O_JSON,
+        O_SHARD
     };
     static const struct option longopts[] = {
         {"junit", required_argument, NULL, O_JUNIT},
+        {"html", required_argument, NULL, O_HTML},
+        {"json", required_argument, NULL, O_JSON},
+        {"shard", required_argument, NULL, O_SHARD},
         {"filter", required_argument, NULL, O_FILTER},
         {"seed", required_argument, NULL, O_SEED},
         {"timeout", required_argument, NULL, O_TIMEOUT},
@@ -72,6 +121,17 @@ static int cmd_run(int argc, char **argv)
         switch (c) {
         case O_JUNIT:
             opt.junit_path = optarg;
+            break;
+        case O_HTML:
+            opt.html_path = optarg;
+            break;
+        case O_JSON:
+            opt.json_path = optarg;
+            break;
+        case O_SHARD:
+            if (parse_shard(optarg, &opt.shard, &opt.nshards) != 0)
+                return usage_error("--shard expects I/N with 1 <= I <= N (like 2/4), got '%s'",
+                                   optarg);
             break;
         case O_FILTER:
             opt.filter = optarg;
@@ -146,6 +206,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge-junit") == 0)
+        return cmd_merge_junit(argc - 1, argv + 1);
     if (strcmp(cmd, "proxy") == 0)
         return fl_proxy_main(argc - 1, argv + 1);
     if (strcmp(cmd, "fake") == 0) {

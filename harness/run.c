@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,7 +32,11 @@ typedef struct {
     size_t nengines;
     item_t *items;
     size_t nitems, next;
-    int stop; /* --fail-fast tripped */
+    int stop;          /* --fail-fast tripped */
+    int running;       /* a scenario is running: the last result is live */
+    uint64_t started;  /* ...since this uv_hrtime() */
+    uv_timer_t ticker; /* redraws the console's status line */
+    int ticker_open;
 } queue_t;
 
 static int has_suffix(const char *s, const char *suffix)
@@ -111,6 +116,10 @@ static int check_writable(const char *path)
 {
     if (!path)
         return 0;
+    if (!*path) {
+        fprintf(stderr, "faultline: cannot write report '': empty file name\n");
+        return FL_EIO;
+    }
     struct stat st;
     if (stat(path, &st) == 0) {
         if (S_ISDIR(st.st_mode)) {
@@ -162,12 +171,47 @@ static int check_filter(const char *pattern)
     return rc;
 }
 
+/* Two reports in one file would overwrite each other. */
+static int check_distinct(const fl_run_options_t *opt)
+{
+    const char *p[3] = {opt->junit_path, opt->html_path, opt->json_path};
+    static const char *const flag[3] = {"--junit", "--html", "--json"};
+    for (int i = 0; i < 3; i++)
+        for (int j = i + 1; j < 3; j++)
+            if (p[i] && p[j] && strcmp(p[i], p[j]) == 0) {
+                fprintf(stderr,
+                        "faultline: %s and %s both name %s: give each report its own file\n",
+                        flag[i], flag[j], p[i]);
+                return FL_EINVAL;
+            }
+    return 0;
+}
+
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+static void tick(uv_timer_t *t)
+{
+    queue_t *q = t->data;
+    fl_run_t *run = q->run;
+    if (!q->running || !run->result.nscenarios)
+        return;
+    fl_console_progress(&run->console, &run->result.scenarios[run->result.nscenarios - 1],
+                        (uv_hrtime() - q->started) / 1e9, terminal_width());
+}
+
 static void next_scenario(void *arg);
 
 static void scenario_done(void *arg)
 {
     queue_t *q = arg;
     fl_run_t *run = q->run;
+    q->running = 0;
     fl_scenario_result_t *res = &run->result.scenarios[run->result.nscenarios - 1];
     switch (res->verdict) {
     case FL_VERDICT_PASS:
@@ -208,15 +252,85 @@ static void next_scenario(void *arg)
             return;
         }
         res->start_unix_ms = unix_ms();
+        res->topology = fl_engine_topology(it->e);
         if (q->stop) {
             res->verdict = FL_VERDICT_SKIP;
             res->message = strdup("not run: an earlier scenario failed (--fail-fast)");
             run->result.skipped++;
             continue;
         }
+        q->running = 1;
+        q->started = uv_hrtime();
         fl_engine_run(it->e, it->idx, res, scenario_done, q);
         return;
     }
+}
+
+/* --shard I/N: the scenarios, sorted by "file: name" (bytewise), are dealt round robin to N
+ * shards; shard I keeps the I-th, (I+N)-th... and runs them in the usual order. Every shard
+ * computes the same split from the same files, whatever the machine, locale or seed. */
+typedef struct {
+    char *key;
+    size_t idx;
+} shard_key_t;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const shard_key_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+static int shard_items(queue_t *q, unsigned shard, unsigned nshards)
+{
+    size_t total = q->nitems;
+    if (!nshards || !total)
+        return 0;
+    shard_key_t *keys = calloc(total, sizeof *keys);
+    char *keep = calloc(total, 1);
+    int rc = keys && keep ? 0 : FL_ENOMEM;
+    for (size_t i = 0; !rc && i < total; i++) {
+        fl_buf_t k = FL_BUF_INIT;
+        rc = fl_buf_printf(&k, "%s: %s", fl_engine_path(q->items[i].e),
+                           fl_engine_name(q->items[i].e, q->items[i].idx));
+        keys[i] = (shard_key_t){k.data, i};
+    }
+    if (!rc) {
+        qsort(keys, total, sizeof *keys, cmp_key);
+        for (size_t k = 0; k < total; k++)
+            keep[keys[k].idx] = k % nshards == shard - 1;
+        size_t n = 0;
+        for (size_t i = 0; i < total; i++)
+            if (keep[i])
+                q->items[n++] = q->items[i];
+        q->nitems = n;
+    }
+    for (size_t i = 0; keys && i < total; i++)
+        free(keys[i].key);
+    free(keys);
+    free(keep);
+    return rc;
+}
+
+static int write_report(const char *path, int (*writer)(const fl_run_result_t *, const char *),
+                        const fl_run_result_t *res)
+{
+    if (!path)
+        return 0;
+    int rc = writer(res, path);
+    if (rc)
+        fprintf(stderr, "faultline: cannot write %s: %s\n", path,
+                rc == FL_EIO ? strerror(errno) : fl_strerror(rc));
+    return rc;
+}
+
+/* Every report asked for; each is tried even when an earlier one failed. */
+static int write_reports(fl_run_t *run)
+{
+    int a = write_report(run->opt.junit_path, fl_junit_write, &run->result);
+    int b = write_report(run->opt.html_path, fl_html_write, &run->result);
+    int c = write_report(run->opt.json_path, fl_json_write, &run->result);
+    return a || b || c ? FL_EIO : 0;
 }
 
 static uint64_t random_seed(void)
@@ -277,8 +391,15 @@ int fl_run_main(fl_run_options_t *opt)
     run->console.color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     run->console.quiet = opt->quiet;
     run->console.verbose = opt->verbose;
+    {
+        const char *term = getenv("TERM");
+        run->console.live =
+            isatty(STDOUT_FILENO) && !opt->quiet && !(term && !strcmp(term, "dumb"));
+    }
     run->result.seed = run->opt.seed;
     run->result.version = FL_VERSION;
+    run->result.shard = opt->shard;
+    run->result.nshards = opt->nshards;
 
     if (uv_loop_init(&loop) != 0)
         return 2;
@@ -296,8 +417,9 @@ int fl_run_main(fl_run_options_t *opt)
     if (!run->self_exe || !run->bin_dir)
         goto out;
 
-    if (expand_paths(&run->opt, &files, &nfiles) != 0 || check_writable(opt->junit_path) != 0 ||
-        check_filter(opt->filter) != 0)
+    if (expand_paths(&run->opt, &files, &nfiles) != 0 || check_distinct(opt) != 0 ||
+        check_writable(opt->junit_path) != 0 || check_writable(opt->html_path) != 0 ||
+        check_writable(opt->json_path) != 0 || check_filter(opt->filter) != 0)
         goto out;
     if (nfiles == 0) {
         fprintf(stderr, "faultline: no scenario files (*.lua) in the given paths\n");
@@ -316,22 +438,35 @@ int fl_run_main(fl_run_options_t *opt)
     fflush(stdout);
     if (load_all(run, &q, files, nfiles) != 0)
         goto out;
-    if (q.nitems == 0)
+    size_t selected = q.nitems;
+    if (shard_items(&q, opt->shard, opt->nshards) != 0)
+        goto out;
+    if (selected == 0)
         fprintf(stderr, "faultline: no scenario matches%s%s\n", opt->filter ? " --filter " : "",
                 opt->filter ? opt->filter : "");
+    else if (opt->nshards && !opt->quiet)
+        printf("shard %u/%u: %zu of %zu scenarios\n", opt->shard, opt->nshards, q.nitems, selected);
+    if (run->console.live && uv_timer_init(&loop, &q.ticker) == 0) {
+        q.ticker.data = &q;
+        q.ticker_open = 1;
+        uv_timer_start(&q.ticker, tick, 200, 200);
+        uv_unref((uv_handle_t *)&q.ticker); /* never what keeps the run going */
+    }
 
     uint64_t t0 = uv_hrtime();
     run->result.start_unix_ms = unix_ms();
     next_scenario(&q);
     uv_run(&loop, UV_RUN_DEFAULT);
     run->result.seconds = (uv_hrtime() - t0) / 1e9;
+    if (q.ticker_open) {
+        uv_close((uv_handle_t *)&q.ticker, NULL);
+        q.ticker_open = 0;
+    }
 
     fl_console_summary(&run->console, &run->result);
     code = run->usage_errors ? 2 : (run->result.failed || run->result.errors) ? 1 : 0;
-    if (opt->junit_path && fl_junit_write(&run->result, opt->junit_path) != 0) {
-        fprintf(stderr, "faultline: cannot write %s: %s\n", opt->junit_path, strerror(errno));
+    if (write_reports(run) != 0)
         code = 2;
-    }
 out:
     for (size_t i = 0; i < q.nengines; i++)
         fl_engine_free(q.engines[i]);

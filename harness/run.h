@@ -21,8 +21,9 @@ typedef struct {
     uint64_t timeout_ns; /* per scenario */
     int fail_fast;
     int quiet, verbose;
-    const char *junit_path;
-    char **paths; /* files or folders */
+    const char *junit_path, *html_path, *json_path;
+    unsigned shard, nshards; /* --shard I/N: 1 <= I <= N; 0/0 without */
+    char **paths;            /* files or folders */
     int npaths;
 } fl_run_options_t;
 

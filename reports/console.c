@@ -6,9 +6,12 @@
 #include "reports/report.h"
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "reports/derive.h"
 #include "reports/text.h"
 
 #define LOG_LINES 15        /* lines of each instance's log shown with a failure */
@@ -82,6 +85,14 @@ static void reset(out_t *o)
 static FILE *stream(const fl_console_t *c)
 {
     return c->out ? c->out : stdout;
+}
+
+static void clear_status(fl_console_t *c, out_t *o)
+{
+    if (c->status_len) {
+        put(o, "\r\x1b[K");
+        c->status_len = 0;
+    }
 }
 
 static void flush(const fl_console_t *c, out_t *o)
@@ -253,9 +264,12 @@ static void failure_detail(out_t *o, const fl_scenario_result_t *r)
 
 void fl_console_scenario_done(fl_console_t *c, const fl_scenario_result_t *r)
 {
-    if (c->quiet && !failing(r->verdict))
-        return;
     out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
+    if (c->quiet && !failing(r->verdict)) {
+        flush(c, &o);
+        return;
+    }
     mark(&o, r->verdict);
     put(&o, " ");
     title(&o, r);
@@ -268,6 +282,7 @@ void fl_console_scenario_done(fl_console_t *c, const fl_scenario_result_t *r)
 void fl_console_summary(fl_console_t *c, const fl_run_result_t *run)
 {
     out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
     size_t passed = 0, failed = 0, errors = 0, skipped = 0;
     for (size_t i = 0; i < run->nscenarios; i++) {
         const fl_scenario_result_t *r = &run->scenarios[i];
@@ -298,6 +313,86 @@ void fl_console_event(fl_console_t *c, const fl_event_t *ev)
     if (!c->verbose)
         return;
     out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
     event_line(&o, "  ", ev);
+    flush(c, &o);
+}
+
+void fl_console_progress_clear(fl_console_t *c)
+{
+    if (!c->status_len)
+        return;
+    out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
+    flush(c, &o);
+}
+
+/* Columns s[0..len) takes on a terminal, counting each UTF-8 character as one. */
+static size_t columns(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return n;
+}
+
+/* Cuts b to at most width columns, on a character boundary, ending in "…" when cut. */
+static void fit(fl_buf_t *b, size_t width)
+{
+    if (columns(b->data, b->len) <= width)
+        return;
+    size_t cols = 0, i = 0;
+    for (; i < b->len; i++) {
+        if (((unsigned char)b->data[i] & 0xc0) != 0x80 && ++cols == width)
+            break; /* room for the ellipsis */
+    }
+    b->len = i;
+    b->data[b->len] = '\0';
+    fl_buf_puts(b, "\xe2\x80\xa6");
+}
+
+void fl_console_progress(fl_console_t *c, const fl_scenario_result_t *r, double elapsed, int width)
+{
+    if (!c->live)
+        return;
+    if (width < 20)
+        width = 20;
+    /* the plain text first (to cut it to the width), colour added around it after */
+    out_t line = {FL_BUF_INIT, 0, 0};
+    put(&line, "\xe2\x96\xb6 "); /* ▶ */
+    title(&line, r);
+    put(&line, "  ");
+    seconds(&line, elapsed, 1);
+    putf(&line, "s  %s", fl_derive_phase(r));
+    fl_fault_iv_t *f = NULL;
+    size_t nf = 0, on = 0;
+    if (!line.rc)
+        line.rc = fl_derive_faults(r, UINT64_MAX, &f, &nf);
+    for (size_t i = 0; i < nf; i++) {
+        if (!f[i].open)
+            continue;
+        put(&line, on++ ? ", " : "  faults: ");
+        term_str(&line, f[i].text);
+        if (*f[i].subject) {
+            put(&line, " on ");
+            term_str(&line, f[i].subject);
+        }
+    }
+    free(f);
+    if (!on)
+        put(&line, "  no fault on");
+    if (line.rc) {
+        fl_buf_free(&line.b);
+        return;
+    }
+    fit(&line.b, (size_t)width - 1); /* never wrap: \r must return to this line */
+    out_t o = {FL_BUF_INIT, 0, c->color};
+    put(&o, "\r");
+    color(&o, on ? YELLOW : DIM);
+    put(&o, line.b.data);
+    reset(&o);
+    put(&o, "\x1b[K");
+    c->status_len = (int)columns(line.b.data, line.b.len);
+    fl_buf_free(&line.b);
     flush(c, &o);
 }

@@ -199,6 +199,10 @@ static void testcase(out_t *o, const fl_scenario_result_t *r)
     attr(o, "classname", r->file);
     attr(o, "name", r->name);
     attr_seconds(o, "time", r->seconds);
+    size_t asserts = 0;
+    for (size_t i = 0; i < r->nevents; i++)
+        asserts += r->events[i].kind == FL_EV_ASSERT;
+    attr_count(o, "assertions", asserts);
     if (r->verdict == FL_VERDICT_PASS && !r->nevents && !r->nlogs) {
         put(o, "/>\n");
         return;
@@ -256,7 +260,13 @@ static void testsuite(out_t *o, const fl_run_result_t *run, size_t first, size_t
     putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n", (unsigned long long)run->seed);
     put(o, "      <property name=\"faultline.version\"");
     attr(o, "value", run->version ? run->version : FL_VERSION);
-    put(o, "/>\n    </properties>\n");
+    put(o, "/>\n");
+    if (head->topology) {
+        put(o, "      <property name=\"topology\"");
+        attr(o, "value", head->topology);
+        put(o, "/>\n");
+    }
+    put(o, "    </properties>\n");
     for (size_t i = first; i < run->nscenarios; i++)
         if (same_file(head, &run->scenarios[i]))
             testcase(o, &run->scenarios[i]);
@@ -305,31 +315,9 @@ int fl_junit_write_buf(const fl_run_result_t *run, fl_buf_t *out)
 int fl_junit_write(const fl_run_result_t *run, const char *path)
 {
     fl_buf_t doc = FL_BUF_INIT;
-    FILE *f = NULL;
-    int saved;
     int rc = fl_junit_write_buf(run, &doc);
-    if (rc)
-        goto fail;
-    f = fopen(path, "wb");
-    if (!f) {
-        rc = FL_EIO;
-        goto fail;
-    }
-    if (fwrite(doc.data, 1, doc.len, f) != doc.len) {
-        rc = FL_EIO;
-        goto fail;
-    }
-    FILE *closing = f;
-    f = NULL;
-    if (fclose(closing) != 0) {
-        rc = FL_EIO;
-        goto fail;
-    }
-fail:
-    saved = errno;
-    if (f)
-        fclose(f);
+    if (!rc)
+        rc = fl_text_write_file(path, &doc);
     fl_buf_free(&doc);
-    errno = saved;
     return rc;
 }

@@ -3,7 +3,9 @@
  * by an entity or by "\xNN" text, so the output is valid UTF-8 whatever the input was. */
 #include "reports/text.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "lib/err.h"
@@ -72,6 +74,13 @@ static int is_control(uint32_t cp)
     return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
+/* Embeddings, overrides and isolates: they reorder what follows on screen (a log line could
+ * show text that is not what the service printed). */
+static int is_bidi_control(uint32_t cp)
+{
+    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
 static const char *xml_entity(uint32_t cp, int attr)
 {
     switch (cp) {
@@ -107,7 +116,7 @@ int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr)
         size_t n = utf8_decode(p + i, len - i, &cp);
         const char *entity = n ? xml_entity(cp, attr) : NULL;
         int hex = !n || (!entity && cp != '\t' && cp != '\n' && is_control(cp)) || cp == 0xfffe ||
-                  cp == 0xffff;
+                  cp == 0xffff || is_bidi_control(cp);
         if (!entity && !hex) {
             i += n;
             continue;
@@ -126,11 +135,6 @@ int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr)
     rc = fl_buf_append(out, p + done, i - done);
 fail:
     return rc;
-}
-
-static int is_bidi_control(uint32_t cp)
-{
-    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
 int fl_text_escape_term(fl_buf_t *out, const char *s, size_t len, int multiline)
@@ -162,6 +166,105 @@ int fl_text_escape_term(fl_buf_t *out, const char *s, size_t len, int multiline)
     }
     rc = fl_buf_append(out, p + done, i - done);
 fail:
+    return rc;
+}
+
+int fl_text_escape_json(fl_buf_t *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (len == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t done = 0, i = 0;
+    int rc = 0;
+    while (i < len) {
+        uint32_t cp = 0;
+        size_t n = utf8_decode(p + i, len - i, &cp);
+        int special =
+            !n || cp == '"' || cp == '\\' || is_control(cp) || cp == 0x2028 || cp == 0x2029;
+        if (!special) {
+            i += n;
+            continue;
+        }
+        rc = fl_buf_append(out, p + done, i - done);
+        if (rc)
+            goto fail;
+        if (!n) {
+            char esc[6] = {'\\', '\\', 'x', hex[p[i] >> 4], hex[p[i] & 15], 0};
+            rc = fl_buf_append(out, esc, 5);
+            n = 1;
+        } else if (cp == '"' || cp == '\\') {
+            char esc[2] = {'\\', (char)cp};
+            rc = fl_buf_append(out, esc, 2);
+        } else if (cp == '\n') {
+            rc = fl_buf_puts(out, "\\n");
+        } else if (cp == '\t') {
+            rc = fl_buf_puts(out, "\\t");
+        } else if (cp == '\r') {
+            rc = fl_buf_puts(out, "\\r");
+        } else {
+            rc = fl_buf_printf(out, "\\u%04x", (unsigned)cp);
+        }
+        if (rc)
+            goto fail;
+        i += n;
+        done = i;
+    }
+    rc = fl_buf_append(out, p + done, i - done);
+fail:
+    return rc;
+}
+
+int fl_text_put_number(fl_buf_t *out, double v, int decimals)
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    if (!(v == v))
+        v = 0;
+    if (v > 1e15)
+        v = 1e15;
+    if (v < -1e15)
+        v = -1e15;
+    unsigned long long scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    int neg = v < 0;
+    unsigned long long units = (unsigned long long)llround((neg ? -v : v) * (double)scale);
+    unsigned long long whole = units / scale, frac = units % scale;
+    int digits = decimals;
+    while (digits > 0 && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    if (neg && units == 0)
+        neg = 0;
+    if (digits == 0)
+        return fl_buf_printf(out, "%s%llu", neg ? "-" : "", whole);
+    return fl_buf_printf(out, "%s%llu.%0*llu", neg ? "-" : "", whole, digits, frac);
+}
+
+int fl_text_put_ns(fl_buf_t *out, uint64_t ns)
+{
+    return fl_buf_printf(out, "%llu.%06llu", (unsigned long long)(ns / 1000000000ull),
+                         (unsigned long long)(ns % 1000000000ull / 1000ull));
+}
+
+int fl_text_write_file(const char *path, const fl_buf_t *doc)
+{
+    int rc = 0, saved;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return FL_EIO;
+    if (doc->len && fwrite(doc->data, 1, doc->len, f) != doc->len)
+        rc = FL_EIO;
+    saved = errno;
+    if (fclose(f) != 0 && !rc) {
+        rc = FL_EIO;
+        saved = errno;
+    }
+    errno = saved;
     return rc;
 }
 

@@ -19,8 +19,9 @@
 /* Appends s[0..len) to out as XML 1.0 character data, or (attr=1) as the inside of a
  * double-quoted attribute value. & < > " ' become entities; \r (and in attributes \t \n)
  * character references; characters XML 1.0 forbids (C0 controls but \t \n \r, U+FFFE, U+FFFF),
- * DEL, C1 controls and invalid UTF-8 (truncated, overlong, surrogates, beyond U+10FFFF) the
- * text "\xNN" per byte. s may be NULL when len is 0. Returns 0 or FL_ENOMEM. */
+ * DEL, C1 controls, bidirectional overrides and invalid UTF-8 (truncated, overlong, surrogates,
+ * beyond U+10FFFF) the text "\xNN" per byte. The result is valid HTML text (or attribute
+ * value) too. s may be NULL when len is 0. Returns 0 or FL_ENOMEM. */
 int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr);
 
 /* Appends s[0..len) to out, safe to print on a terminal: C0 controls (but \t and \n when
@@ -28,6 +29,24 @@ int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr);
  * per byte, so output cannot move the cursor, recolour, retitle or reorder the screen.
  * Returns 0 or FL_ENOMEM. */
 int fl_text_escape_term(fl_buf_t *out, const char *s, size_t len, int multiline);
+
+/* Appends s[0..len) to out as the inside of a JSON string: " and \ escaped, control
+ * characters (C0, DEL, C1) and U+2028/U+2029 as \uXXXX (lossless: a JSON reader gets the
+ * character back), invalid UTF-8 as the text "\xNN" per byte (written \\xNN in JSON, since
+ * JSON strings cannot hold raw bytes). Returns 0 or FL_ENOMEM. */
+int fl_text_escape_json(fl_buf_t *out, const char *s, size_t len);
+
+/* Appends a JSON number with up to `decimals` (0..9) decimals, integer arithmetic only, so the
+ * locale cannot turn the dot into a comma; NaN, infinities and negatives below -1e15 or values
+ * beyond 1e15 are clamped (NaN: 0). Trailing zeros are trimmed ("1.5", "2"). */
+int fl_text_put_number(fl_buf_t *out, double v, int decimals);
+
+/* Nanoseconds as seconds with 6 decimals ("1.234567"). Returns 0 or FL_ENOMEM. */
+int fl_text_put_ns(fl_buf_t *out, uint64_t ns);
+
+/* Writes doc to path (created or truncated) in one go. Returns 0, or FL_EIO with errno set by
+ * the failing call (fopen, fwrite or fclose). */
+int fl_text_write_file(const char *path, const fl_buf_t *doc);
 
 /* Appends seconds with 1 to 3 decimals and a dot whatever the locale ("1.234"). Negative and
  * NaN become 0; values beyond about 30 000 years are clamped. Returns 0 or FL_ENOMEM. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fixture.h"
+#include "rich.h"
 #include "reports/report.h"
 
 #define CHECK_MARK "\xe2\x9c\x93"
@@ -22,6 +23,7 @@ static void screen_open(screen_t *s, int color, int quiet, int verbose)
 {
     s->data = NULL;
     s->len = 0;
+    memset(&s->c, 0, sizeof s->c);
     s->c.out = open_memstream(&s->data, &s->len);
     ck_assert_ptr_nonnull(s->c.out);
     s->c.color = color;
@@ -268,6 +270,50 @@ START_TEST(long_and_empty_logs)
 }
 END_TEST
 
+/* The live status line: drawn in place, says the phase and the faults on, cut to the width,
+ * erased before any other line; nothing at all unless live. */
+START_TEST(live_status_line)
+{
+    fl_run_result_t run;
+    rx_build(&run);
+    fl_scenario_result_t *r = &run.scenarios[1];
+    screen_t s;
+    screen_open(&s, 0, 0, 0);
+    fl_console_progress(&s.c, r, 12.34, 200);
+    ck_assert_int_eq(s.c.status_len, 0);
+    char *out = screen_close(&s);
+    ck_assert_str_eq(out, "");
+    free(out);
+
+    screen_open(&s, 0, 0, 0);
+    s.c.live = 1;
+    size_t n = r->nevents;
+    r->nevents = 19; /* up to the consul outage and the partition */
+    fl_console_progress(&s.c, r, 12.34, 200);
+    ck_assert_int_gt(s.c.status_len, 0);
+    r->nevents = n;
+    fl_console_scenario_done(&s.c, r);
+    ck_assert_int_eq(s.c.status_len, 0);
+    out = screen_close(&s);
+    ck_assert_str_eq(out, "\r\xe2\x96\xb6 " RX_FILE ": " RX_FAIL
+                          "  12.3s  scenario  faults: down on consul, partition on "
+                          "gateway-1 <-/-> users\x1b[K\r\x1b[K" CROSS_MARK " " RX_FILE ": " RX_FAIL
+                          " (7.00s)\n");
+    free(out);
+
+    /* cut to the terminal's width (one column spare), on a character boundary */
+    screen_open(&s, 1, 0, 0);
+    s.c.live = 1;
+    fl_console_progress(&s.c, &run.scenarios[0], 1.0, 30);
+    fl_console_progress_clear(&s.c);
+    out = screen_close(&s);
+    ck_assert_str_eq(out, "\r\x1b[2m\xe2\x96\xb6 " RX_FILE "\xe2\x80\xa6\x1b[0m\x1b[K"
+                          "\r\x1b[K");
+    free(out);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *console_suite(void)
 {
     Suite *s = suite_create("console");
@@ -276,6 +322,7 @@ static Suite *console_suite(void)
     tcase_add_test(tc, quiet_prints_only_failures);
     tcase_add_test(tc, colour_only_when_asked);
     tcase_add_test(tc, events_only_when_verbose);
+    tcase_add_test(tc, live_status_line);
     suite_add_tcase(s, tc);
     tc = tcase_create("summary");
     tcase_add_test(tc, summary_in_full);

@@ -14,58 +14,11 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "rich.h"
+#include "tools.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "reports/report.h"
-
-extern char **environ;
-
-/* A private temp directory per test, removed with everything in it. */
-typedef struct {
-    char dir[64];
-    char path[128];
-} tmp_t;
-
-static void tmp_open(tmp_t *t, const char *file)
-{
-    strcpy(t->dir, "/tmp/fl-junit-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(t->dir));
-    snprintf(t->path, sizeof t->path, "%s/%s", t->dir, file);
-}
-
-static void tmp_close(tmp_t *t)
-{
-    unlink(t->path);
-    ck_assert_int_eq(rmdir(t->dir), 0);
-}
-
-static const char *source_dir(void)
-{
-    const char *d = getenv("FL_SOURCE_DIR");
-    ck_assert_msg(d && *d, "FL_SOURCE_DIR is not set (ctest sets it)");
-    return d;
-}
-
-/* Runs argv (looked up in PATH) and returns its exit status, or -1 when it could not run or
- * was killed. quiet sends its stderr to /dev/null (for negative controls). */
-static int run_tool(char *const argv[], int quiet)
-{
-    posix_spawn_file_actions_t fa;
-    pid_t pid;
-    int status, rc = -1;
-    ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
-    if (quiet)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-    if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0)
-        goto done;
-    while (waitpid(pid, &status, 0) < 0)
-        ck_assert_int_eq(errno, EINTR);
-    if (WIFEXITED(status))
-        rc = WEXITSTATUS(status);
-done:
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
-}
 
 static int xmllint(const char *path, int quiet)
 {
@@ -87,14 +40,6 @@ static int junitparser(const char *path, int quiet)
     snprintf(script, sizeof script, "%s/tests/unit/reports/junit_check.py", source_dir());
     char *argv[] = {"/usr/bin/python3", script, (char *)path, NULL};
     return run_tool(argv, quiet);
-}
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
 }
 
 static char *render(const fl_run_result_t *run)
@@ -184,8 +129,9 @@ START_TEST(structure_and_counts)
                                       "&apos;x&apos;)\" type=\"lua\">"));
     ck_assert_ptr_nonnull(strstr(doc, " type=\"usage\">"));
     ck_assert_ptr_nonnull(strstr(doc, "<skipped/>"));
-    ck_assert_ptr_nonnull(strstr(doc, "<testcase classname=\"" FX_CRASH
-                                      "\" name=\"comes back later\" time=\"1.000\"/>"));
+    ck_assert_ptr_nonnull(strstr(doc,
+                                 "<testcase classname=\"" FX_CRASH
+                                 "\" name=\"comes back later\" time=\"1.000\" assertions=\"0\"/>"));
     ck_assert_ptr_nonnull(strstr(doc, "name=\"nasty \\x1b[31m name ]]&gt; &amp; &lt;tag&gt; "
                                       "&quot;q&quot; &apos;a&apos;&#9;tab&#10;newline\" "
                                       "time=\"0.000\""));
@@ -248,7 +194,7 @@ START_TEST(odd_values)
     ck_assert_int_eq(fl_junit_write_buf(&run, &b), 0);
     ck_assert(strncmp(b.data, "prefix|<?xml ", 13) == 0);
     ck_assert_ptr_nonnull(strstr(b.data, "skipped=\"0\" time=\"0.000\" timestamp="));
-    ck_assert_ptr_nonnull(strstr(b.data, "name=\"s\" time=\"0.000\">"));
+    ck_assert_ptr_nonnull(strstr(b.data, "name=\"s\" time=\"0.000\" assertions=\"0\">"));
     ck_assert_ptr_nonnull(
         strstr(b.data, "<failure message=\"scenario failed\" type=\"assertion\">"));
     ck_assert_ptr_nonnull(strstr(b.data, "value=\"" FL_VERSION "\"/>"));
@@ -269,6 +215,58 @@ START_TEST(write_error_keeps_errno)
 }
 END_TEST
 
+/* Two shard files, one scenario file in both: one document, suites merged, counts summed. */
+START_TEST(merge_shards)
+{
+    fl_run_result_t a, b;
+    tmp_t t;
+    char pa[160], pb[160], out[160];
+    fx_build(&a);
+    rx_build(&b);
+    tmp_open(&t, "a.xml");
+    tmp_file(&t, "b.xml", pb, sizeof pb);
+    tmp_file(&t, "merged.xml", out, sizeof out);
+    snprintf(pa, sizeof pa, "%s", t.path);
+    ck_assert_int_eq(fl_junit_write(&a, pa), 0);
+    ck_assert_int_eq(fl_junit_write(&b, pb), 0);
+    char *in[] = {pa, pb};
+    char err[256];
+    ck_assert_int_eq(fl_junit_merge(out, in, 2, err, sizeof err), 0);
+    ck_assert_int_eq(xmllint_schema(out, 0), 0);
+    static const char py[] =
+        "import sys\n"
+        "from junitparser import JUnitXml\n"
+        "x = JUnitXml.fromfile(sys.argv[1])\n"
+        "got = [(s.name, s.tests, s.failures, s.errors, s.skipped) for s in x]\n"
+        "want = [('" FX_CRASH "', 4, 1, 0, 0), ('" FX_PART "', 4, 0, 2, 2),\n"
+        "        ('" RX_FILE "', 2, 1, 0, 0)]\n"
+        "assert got == want, got\n"
+        "assert (x.tests, x.failures, x.errors, x.skipped) == (10, 2, 2, 2), x.tests\n"
+        "part = [s for s in x][1]\n"
+        "assert [c.name for c in part] == ['lua error', 'bad argument', 'skipped one',\n"
+        "                                 'skipped one'], [c.name for c in part]\n"
+        "assert abs(part.time - 2.25) < 1e-9, part.time\n"
+        "props = {p.name: p.value for p in part.properties()}\n"
+        "assert props['seed'] == '1234', props\n";
+    char *argv[] = {"/usr/bin/python3", "-c", (char *)py, out, NULL};
+    ck_assert_int_eq(run_tool(argv, 0), 0);
+
+    /* bad inputs: not ours, missing, truncated */
+    write_file(pb, "{\"json\": true}", strlen("{\"json\": true}"));
+    ck_assert_int_eq(fl_junit_merge(out, in, 2, err, sizeof err), FL_ESYNTAX);
+    ck_assert_ptr_nonnull(strstr(err, "b.xml: not a faultline JUnit file"));
+    const char *cut = "<?xml version=\"1.0\"?>\n<testsuites>\n  <testsuite name=\"x\">";
+    write_file(pb, cut, strlen(cut));
+    ck_assert_int_eq(fl_junit_merge(out, in, 2, err, sizeof err), FL_ESYNTAX);
+    unlink(pb);
+    ck_assert_int_eq(fl_junit_merge(out, in, 2, err, sizeof err), FL_EIO);
+    ck_assert_ptr_nonnull(strstr(err, "b.xml: cannot read: No such file or directory"));
+    tmp_close(&t);
+    fl_run_result_free(&a);
+    fl_run_result_free(&b);
+}
+END_TEST
+
 static Suite *junit_suite(void)
 {
     Suite *s = suite_create("junit");
@@ -282,6 +280,7 @@ static Suite *junit_suite(void)
     tc = tcase_create("consumers");
     tcase_add_test(tc, consumers_accept_the_report);
     tcase_add_test(tc, consumers_reject_broken_reports);
+    tcase_add_test(tc, merge_shards);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -65,6 +65,71 @@ START_TEST(xml_bad_bytes)
     CHECK_XML("\x80", 0, "\\x80");                            /* stray continuation */
     CHECK_XML("\xef\xbf\xbe\xef\xbf\xbf", 0, "\\xef\\xbf\\xbe\\xef\\xbf\\xbf"); /* U+FFFE/F */
     CHECK_XML("\xc2\x9b", 0, "\\xc2\\x9b");                                     /* C1 CSI */
+    CHECK_XML("x\xe2\x80\xaey", 0, "x\\xe2\\x80\\xaey"); /* RIGHT-TO-LEFT OVERRIDE */
+    CHECK_XML("\xe2\x81\xa6", 1, "\\xe2\\x81\\xa6");     /* LEFT-TO-RIGHT ISOLATE */
+}
+END_TEST
+
+static char *json(const char *s, size_t len)
+{
+    fl_buf_t b = FL_BUF_INIT;
+    if (fl_text_escape_json(&b, s, len) != 0)
+        ck_abort_msg("fl_text_escape_json failed");
+    return b.data ? b.data : strdup("");
+}
+
+#define CHECK_JSON(in, want)                                                                       \
+    do {                                                                                           \
+        char *got_ = json(in, sizeof(in) - 1);                                                     \
+        ck_assert_str_eq(got_, want);                                                              \
+        free(got_);                                                                                \
+    } while (0)
+
+/* JSON keeps every valid character (controls as \uXXXX, which a reader turns back into the
+ * character) and marks invalid bytes as text. */
+START_TEST(json_escapes)
+{
+    CHECK_JSON("plain \xc3\xa9 \xe2\x9c\x93", "plain \xc3\xa9 \xe2\x9c\x93");
+    CHECK_JSON("q\"b\\", "q\\\"b\\\\");
+    CHECK_JSON("n\nt\tr\r", "n\\nt\\tr\\r");
+    CHECK_JSON("a\0b\x1b[0m\x7f", "a\\u0000b\\u001b[0m\\u007f");
+    CHECK_JSON("\xc2\x9b", "\\u009b");
+    CHECK_JSON("\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029");
+    CHECK_JSON("\xff\xc0\xaf", "\\\\xff\\\\xc0\\\\xaf");
+    CHECK_JSON("\xed\xa0\x80", "\\\\xed\\\\xa0\\\\x80");
+    CHECK_JSON("", "");
+}
+END_TEST
+
+START_TEST(numbers)
+{
+    static const struct {
+        double v;
+        int decimals;
+        const char *want;
+    } cases[] = {
+        {1.5, 3, "1.5"},
+        {2, 3, "2"},
+        {0.0004, 3, "0"},
+        {-1.25, 2, "-1.25"},
+        {-0.0001, 2, "0"},
+        {NAN, 3, "0"},
+        {INFINITY, 0, "1000000000000000"},
+        {12.3456, 3, "12.346"},
+        {99.9999, 3, "100"},
+        {0.1, 9, "0.1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fl_buf_t b = FL_BUF_INIT;
+        ck_assert_int_eq(fl_text_put_number(&b, cases[i].v, cases[i].decimals), 0);
+        ck_assert_msg(strcmp(b.data, cases[i].want) == 0, "case %zu: %s, want %s", i, b.data,
+                      cases[i].want);
+        fl_buf_free(&b);
+    }
+    fl_buf_t b = FL_BUF_INIT;
+    ck_assert_int_eq(fl_text_put_ns(&b, 1234567890123ull), 0);
+    ck_assert_str_eq(b.data, "1234.567890");
+    fl_buf_free(&b);
 }
 END_TEST
 
@@ -274,6 +339,8 @@ static Suite *text_suite(void)
     TCase *tc = tcase_create("escape");
     tcase_add_test(tc, xml_specials);
     tcase_add_test(tc, xml_bad_bytes);
+    tcase_add_test(tc, json_escapes);
+    tcase_add_test(tc, numbers);
     tcase_add_test(tc, xml_keeps_valid_utf8);
     tcase_add_test(tc, term_escapes);
     tcase_add_test(tc, random_bytes_are_always_safe);
