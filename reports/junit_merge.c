@@ -4,7 +4,8 @@
  * suites, attribute values in double quotes) and refuses anything else with a message naming
  * the file. Suites of the same scenario file (a file split across shards) become one suite:
  * the first one's properties, every testcase in shard order, counts and times summed, the
- * earliest timestamp. Element content is copied byte for byte (it is already escaped). */
+ * earliest timestamp. The root gets the totals (tests, failures, errors, time), as junit.c
+ * writes it. Element content is copied byte for byte (it is already escaped). */
 #include "reports/report.h"
 
 #include <errno.h>
@@ -260,24 +261,20 @@ int fl_junit_merge(const char *out_path, char *const *in_paths, size_t nin, char
         if (!rc)
             rc = read_suites(&m, docs[i], len);
     }
-    unsigned long long tests = 0, failures = 0, errors = 0, skipped = 0, ms = 0;
-    char first[32] = "";
+    unsigned long long tests = 0, failures = 0, errors = 0, ms = 0;
     for (size_t i = 0; !rc && i < m.n; i++) {
         tests += m.s[i].tests;
         failures += m.s[i].failures;
         errors += m.s[i].errors;
-        skipped += m.s[i].skipped;
         ms += m.s[i].ms;
-        if (m.s[i].timestamp[0] && (!first[0] || strcmp(m.s[i].timestamp, first) < 0))
-            strcpy(first, m.s[i].timestamp);
     }
     if (!rc) {
         fl_buf_printf(&out,
                       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline\" "
-                      "tests=\"%llu\" failures=\"%llu\" errors=\"%llu\" skipped=\"%llu\" time=\"",
-                      tests, failures, errors, skipped);
+                      "tests=\"%llu\" failures=\"%llu\" errors=\"%llu\" time=\"",
+                      tests, failures, errors);
         put_ms(&out, ms);
-        fl_buf_printf(&out, "\" timestamp=\"%s\">\n", first[0] ? first : "1970-01-01T00:00:00");
+        fl_buf_puts(&out, "\">\n");
         for (size_t i = 0; i < m.n; i++) {
             suite_t *s = &m.s[i];
             fl_buf_puts(&out, "  <testsuite name=\"");

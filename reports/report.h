@@ -54,7 +54,8 @@ void fl_console_progress_clear(fl_console_t *c);
 
 /* JUnit XML (XML 1.0, UTF-8): <testsuites> with one <testsuite> per scenario file, in order of
  * first appearance (properties: seed, faultline.version, topology), and one <testcase
- * classname=FILE name=SCENARIO time=S assertions=N> per scenario; fail →
+ * classname=FILE name=SCENARIO time=S> per scenario (the root <testsuites> has name, tests,
+ * failures, errors and time only, as Jenkins' schema wants); fail →
  * <failure type="assertion">, error → <error type="lua">, usage → <error type="usage">,
  * skip → <skipped/>; <system-out> holds the scenario's event log, <system-err> its instance
  * logs. Times are seconds with 3 decimals; timestamps are UTC, "2024-05-01T12:34:56" (no zone
