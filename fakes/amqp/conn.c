@@ -777,8 +777,13 @@ static void on_header(channel_t *ch, const fl_amqp_frame_t *f)
         channel_error(ch, FL_AMQP_PRECONDITION_FAILED, text, 60, 40);
         return;
     }
-    ch->pub_msg = msg_new(ch->pub_exchange, strlen(ch->pub_exchange), ch->pub_rkey,
-                          strlen(ch->pub_rkey), f->payload + poff, f->size - poff, (size_t)size);
+    /* room for the first frame's worth: a header announcing 128 MiB costs nothing until
+     * the bytes come */
+    size_t room = size < c->frame_max ? (size_t)size : c->frame_max;
+    ch->pub_msg =
+        msg_new_room(ch->pub_exchange, strlen(ch->pub_exchange), ch->pub_rkey, strlen(ch->pub_rkey),
+                     f->payload + poff, f->size - poff, (size_t)size, room);
+    ch->pub_room = room;
     if (!ch->pub_msg) {
         conn_error(c, FL_AMQP_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory", 60, 40);
         return;
@@ -797,6 +802,20 @@ static void on_body(channel_t *ch, const fl_amqp_frame_t *f)
     if (ch->pub_got + f->size > m->body_len) {
         frame_error(ch->c, "content body exceeds the size its header announced");
         return;
+    }
+    if (ch->pub_got + f->size > ch->pub_room) {
+        size_t room = (size_t)ch->pub_room * 2;
+        if (room < ch->pub_got + f->size)
+            room = (size_t)(ch->pub_got + f->size);
+        if (room > m->body_len)
+            room = m->body_len;
+        msg_t *grown = msg_grow(m, room);
+        if (!grown) {
+            conn_error(ch->c, FL_AMQP_INTERNAL_ERROR, "INTERNAL_ERROR - out of memory", 60, 40);
+            return;
+        }
+        ch->pub_msg = m = grown;
+        ch->pub_room = room;
     }
     memcpy(msg_body(m) + ch->pub_got, f->payload, f->size);
     ch->pub_got += f->size;

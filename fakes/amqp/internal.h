@@ -78,6 +78,12 @@ static inline uint8_t *msg_body(msg_t *m)
 msg_t *msg_new(const char *exchange, size_t ex_len, const char *rkey, size_t rk_len,
                const uint8_t *props, size_t props_len, size_t body_len);
 uint64_t expiration_ms(const fl_amqp_arg_t *e);
+/* The same with room for only `room` body bytes yet (a body arriving in frames: memory
+ * follows what arrived, not what a header announced); msg_grow makes more room (realloc:
+ * only while nothing else refers to m). NULL on FL_ENOMEM. */
+msg_t *msg_new_room(const char *exchange, size_t ex_len, const char *rkey, size_t rk_len,
+                    const uint8_t *props, size_t props_len, size_t body_len, size_t room);
+msg_t *msg_grow(msg_t *m, size_t room);
 static inline void msg_ref(msg_t *m)
 {
     m->refs++;
@@ -201,7 +207,7 @@ struct channel {
     char pub_exchange[256];
     char pub_rkey[256];
     msg_t *pub_msg;
-    uint64_t pub_got;
+    uint64_t pub_got, pub_room; /* body bytes received, and room for them in pub_msg */
     uint64_t next_tag;
     uint64_t pub_seq; /* confirm mode: the last publish's sequence number */
     unacked_t *un;

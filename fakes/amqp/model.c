@@ -146,9 +146,20 @@ uint64_t expiration_ms(const fl_amqp_arg_t *e)
 msg_t *msg_new(const char *exchange, size_t ex_len, const char *rkey, size_t rk_len,
                const uint8_t *props, size_t props_len, size_t body_len)
 {
-    if (ex_len > 255 || rk_len > 255)
+    return msg_new_room(exchange, ex_len, rkey, rk_len, props, props_len, body_len, body_len);
+}
+
+msg_t *msg_grow(msg_t *m, size_t room)
+{
+    return realloc(m, sizeof *m + m->ex_len + m->rk_len + 2 + m->props_len + room);
+}
+
+msg_t *msg_new_room(const char *exchange, size_t ex_len, const char *rkey, size_t rk_len,
+                    const uint8_t *props, size_t props_len, size_t body_len, size_t room)
+{
+    if (ex_len > 255 || rk_len > 255 || room > body_len)
         return NULL;
-    msg_t *m = malloc(sizeof *m + ex_len + rk_len + 2 + props_len + body_len);
+    msg_t *m = malloc(sizeof *m + ex_len + rk_len + 2 + props_len + room);
     if (!m)
         return NULL;
     m->refs = 1;
