@@ -16,53 +16,11 @@ it_init
 
 MARK=$(new_mark)
 
-# suite FILE: runs FILE with --verbose and a fixed seed; every scenario must pass. The output
-# is kept in $FL_TMP/<name>.out, named in $S.
-suite() {
-    t0=$(now_ms)
-    expect_exit 0 env IT_MARK="$MARK" "$FL" run --verbose --seed 42 "$1"
-    S="$FL_TMP/$(basename "$1" .lua).out"
-    cp "$OUT" "$S"
-    n=$(grep -c '^scenario(' "$1")
-    expect_summary "$n passed, 0 failed, 0 errors, 0 skipped" "$S"
-    if [ "$RC" -ne 0 ]; then
-        grep -E '^✗ ' "$S" | sed 's/^/  failed: /'
-        grep -E '\[assert\] FAILED' "$S" | sed 's/^/  /'
-    fi
-    expect_no_grep 'Sanitizer|runtime error|handles left open' "$S"
-    expect_no_grep 'Sanitizer|runtime error' "$ERR"
-    echo "  ($1 took $(($(now_ms) - t0))ms)"
-}
-
 # section FILE START END: the lines of FILE from the first matching START (ERE) to the next
 # matching END, into $FL_TMP/section.
 section() {
     awk -v a="$2" -v b="$3" '!on && $0 ~ a { on = 1 } on { print } on && $0 ~ b { exit }' "$1" \
         >"$FL_TMP/section"
-}
-
-# usage_checks FILE: FILE must exit 2, and stderr must have, for every line of FILE tagged
-# "-- @usage TEXT", a "faultline: FILE:LINE: ...TEXT..." line, and no other usage line.
-usage_checks() {
-    expect_exit 2 env IT_MARK="$MARK" "$FL" run --seed 42 "$1"
-    grep -n -- '-- @usage ' "$1" | while IFS= read -r hit; do
-        line=${hit%%:*}
-        want=${hit#*-- @usage }
-        if grep -F -- "faultline: $1:$line: " "$ERR" | grep -qF -- "$want"; then
-            echo "ok: $1:$line: $want"
-        else
-            echo "FAIL: stderr lacks 'faultline: $1:$line: ...$want'"
-            show "$ERR" 20
-        fi
-    done >"$FL_TMP/usage.checks"
-    cat "$FL_TMP/usage.checks"
-    IT_CHECKS=$((IT_CHECKS + $(grep -c '^ok: ' "$FL_TMP/usage.checks")))
-    n=$(grep -c '^FAIL: ' "$FL_TMP/usage.checks")
-    IT_CHECKS=$((IT_CHECKS + n))
-    IT_FAILS=$((IT_FAILS + n))
-    expect_eq "$1: usage errors on stderr" "$(grep -c '^faultline: ' "$ERR")" \
-        "$(grep -c -- '-- @usage ' "$1")"
-    expect_no_grep 'Sanitizer|runtime error' "$ERR"
 }
 
 T0=$(now_ms)

@@ -35,19 +35,6 @@ d = json.load(open(sys.argv[1]))
 print(eval(sys.argv[2]))' "$FL_TMP/stats.json" "$1" 2>&1
 }
 
-# suite FILE: runs FILE with --verbose and a fixed seed; every scenario must pass. The output
-# is kept in $FL_TMP/<name>.out, named in $S.
-suite() {
-    t0=$(now_ms)
-    expect_exit 0 env IT_MARK="$MARK" "$FL" run --verbose --seed 42 "$1"
-    S="$FL_TMP/$(basename "$1" .lua).out"
-    cp "$OUT" "$S"
-    n=$(grep -c '^scenario(' "$1")
-    expect_summary "$n passed, 0 failed, 0 errors, 0 skipped" "$S"
-    [ "$RC" -eq 0 ] || grep -E '^✗ ' "$S" | sed 's/^/  failed: /'
-    echo "  ($1 took $(($(now_ms) - t0))ms)"
-}
-
 # ---- the pinger on its own: bad configuration exits 2 with a message
 P="$FL_BIN_DIR/pinger"
 expect_exit 2 env -u ECHO_ADDR "$P"
