@@ -615,16 +615,28 @@ static int cmp_span(const void *a, const void *b)
     return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns ? 1 : 0;
 }
 
-static int retried(const fl_span_t *s)
+/* A span is a retry when the collector says so (attempt 2+), when an attribute counts
+ * retries or resends (retry.count=1, attempt=2...), or when its parent made another CLIENT
+ * call of the same name (one CLIENT span per attempt, as the shop's runtime exports them). */
+static int retried(const fl_span_t *const *sp, size_t from, size_t to, size_t i)
 {
+    const fl_span_t *s = sp[i];
     if (s->attempt > 1)
         return 1;
-    for (size_t i = 0; i < s->nattrs; i++) {
-        const char *k = str(s->attrs[i].key), *v = str(s->attrs[i].value);
-        if ((strstr(k, "retry") || strstr(k, "resend") || strstr(k, "attempt")) && *v &&
-            strcmp(v, "0") != 0 && strcmp(v, "1") != 0 && strcmp(v, "false") != 0)
+    for (size_t a = 0; a < s->nattrs; a++) {
+        const char *k = str(s->attrs[a].key), *v = str(s->attrs[a].value);
+        long n = strcmp(v, "true") == 0 ? 1 : strtol(v, NULL, 10);
+        if (((strstr(k, "retr") || strstr(k, "resend")) && n > 0) ||
+            (strstr(k, "attempt") && n > 1))
             return 1;
     }
+    if (s->kind != FL_SPAN_CLIENT || !s->parent_id[0])
+        return 0;
+    for (size_t k = from; k < to; k++)
+        if (k != i && sp[k]->kind == FL_SPAN_CLIENT &&
+            strcmp(sp[k]->parent_id, s->parent_id) == 0 &&
+            strcmp(str(sp[k]->name), str(s->name)) == 0)
+            return 1;
     return 0;
 }
 
@@ -682,7 +694,7 @@ static void waterfall(out_t *o, const fl_span_t *const *sp, size_t from, size_t 
         if (w < 1.5)
             w = 1.5;
         putf(o, "<rect class=\"span%s%s\" x=\"", s->status == FL_STATUS_ERROR ? " error" : "",
-             retried(s) ? " retry" : "");
+             retried(sp, from, to, from + k) ? " retry" : "");
         num(o, x0, 1);
         putf(o, "\" y=\"%g\" width=\"", y + 2);
         num(o, w, 1);
@@ -741,7 +753,7 @@ static void waterfalls(out_t *o, const fl_scenario_result_t *r)
             int err = 0, retry = 0;
             for (size_t i = from; i < to; i++) {
                 err |= sp[i]->status == FL_STATUS_ERROR;
-                retry |= retried(sp[i]);
+                retry |= retried(sp, from, to, i);
             }
             if ((pass == 0 && err) || (pass == 1 && !err && retry)) {
                 interesting++;

@@ -55,7 +55,7 @@ if len(sys.argv) > 3 and sys.argv[3] == "rich":
     check((s2["t"], s2["sent"], s2["ok"], s2["errors"], s2["p50_ms"], s2["max_ms"]) ==
           (2.0, 100, 80, 20, 110, 880), "sample 2 %r" % s2)
     spans = fail["spans"]
-    check(len(spans) == 7, "%d spans" % len(spans))
+    check(len(spans) == 11, "%d spans" % len(spans))
     retry = [s for s in spans if s["span_id"] == "a000000000000003"][0]
     check(retry["attempt"] == 2 and retry["attributes"] == {"retry.count": "1"} and
           retry["parent_id"] == "a000000000000001" and retry["kind"] == "client" and

@@ -13,6 +13,7 @@
 #define RX_TRACE_ERR "0af7651916cd43dd8448eb211c80319c"
 #define RX_TRACE_RETRY "4bf92f3577b34da6a3ce929d0e0e4736"
 #define RX_TRACE_OK "00000000000000000000000000000001"
+#define RX_TRACE_SIBLINGS "00000000000000000000000000000002"
 #define RX_SCRIPT "<script>alert(1)</script>"
 #define RX_BIDI "bidi[\xe2\x80\xae]"
 
@@ -138,6 +139,15 @@ static inline void rx_build(fl_run_result_t *run)
             FL_SPAN_CLIENT, 1.05, 0.1, FL_STATUS_OK, 2, NULL, NULL);
     rx_span(r, RX_TRACE_OK, "c000000000000001", "", "gateway", "GET /healthz", FL_SPAN_SERVER, 0.7,
             0.01, FL_STATUS_OK, 0, "http.status_code", "200");
+    rx_span(r, RX_TRACE_OK, "c000000000000002", "c000000000000001", "gateway", "users.Get",
+            FL_SPAN_CLIENT, 0.701, 0.005, FL_STATUS_OK, 0, "retry.count", "0");
+    /* retried, as the shop's runtime shows it: two CLIENT spans of one call, no attempt */
+    rx_span(r, RX_TRACE_SIBLINGS, "d000000000000001", "", "gateway", "GET /users/1", FL_SPAN_SERVER,
+            3.0, 0.2, FL_STATUS_OK, 0, NULL, NULL);
+    rx_span(r, RX_TRACE_SIBLINGS, "d000000000000002", "d000000000000001", "gateway", "users.Get",
+            FL_SPAN_CLIENT, 3.01, 0.05, FL_STATUS_OK, 0, NULL, NULL);
+    rx_span(r, RX_TRACE_SIBLINGS, "d000000000000003", "d000000000000001", "gateway", "users.Get",
+            FL_SPAN_CLIENT, 3.07, 0.05, FL_STATUS_OK, 0, NULL, NULL);
 
     fx_log(r, "users-1", FX_NASTY_LOG "\n" RX_SCRIPT " " RX_BIDI "\n", 0);
     fx_log(r, "gateway-1", "gateway listening\n", 0);

@@ -151,8 +151,15 @@ START_TEST(charts_faults_waterfalls)
     char *err = strstr(doc, "<div class=\"trace\" data-trace=\"" RX_TRACE_ERR "\">");
     char *retry = strstr(doc, "<div class=\"trace\" data-trace=\"" RX_TRACE_RETRY "\">");
     ck_assert(err && retry && err < retry);
-    HASNT(doc, "data-trace=\"" RX_TRACE_OK "\"");
-    ck_assert_uint_eq(count(doc, "<svg class=\"waterfall\""), 2);
+    HASNT(doc, "data-trace=\"" RX_TRACE_OK "\""); /* retry.count=0 is no retry */
+    char *sib = strstr(doc, "<div class=\"trace\" data-trace=\"" RX_TRACE_SIBLINGS "\">");
+    ck_assert(sib && err < sib); /* two CLIENT spans of one call: retried */
+    char *sib_end = strstr(sib, "</div>");
+    ck_assert_ptr_nonnull(sib_end);
+    *sib_end = '\0';
+    ck_assert_uint_eq(count(sib, "<rect class=\"span retry\""), 2);
+    *sib_end = '<';
+    ck_assert_uint_eq(count(doc, "<svg class=\"waterfall\""), 3);
     HAS(err, "4 spans, 0.300s, failed");
     HAS(err, "<rect class=\"span error retry\"");
     HAS(err, "users.Get [client] error: UNAVAILABLE: &lt;down&gt; \\x1b[1m, 0.100s, attempt 2, "
