@@ -227,6 +227,33 @@ static void log_tail(out_t *o, const fl_log_t *log)
     indented(o, "      ", t + start, len - start);
 }
 
+/* "faults on at the failure: latency{ms=100} on a->b (fired), down on consul" */
+static void faults_at_failure(out_t *o, const fl_scenario_result_t *r, size_t end)
+{
+    if (o->rc || end == 0 || end > r->nevents)
+        return;
+    fl_fault_iv_t *f = NULL;
+    size_t n = 0, on = 0;
+    uint64_t at = r->events[end - 1].t_ns;
+    if (fl_derive_faults(r, fl_derive_end_ns(r), &f, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].instant || f[i].on_ns > at || f[i].off_ns < at)
+            continue;
+        put(o, on++ ? ", " : "    faults on at the failure: ");
+        term_str(o, f[i].text);
+        if (*f[i].subject) {
+            put(o, " on ");
+            term_str(o, f[i].subject);
+        }
+        if (f[i].counts.known)
+            put(o, fl_fault_fired(&f[i].counts) ? " (fired)" : " (never fired)");
+    }
+    if (on)
+        put(o, "\n");
+    free(f);
+}
+
 static void failure_detail(out_t *o, const fl_scenario_result_t *r)
 {
     put(o, "\n");
@@ -258,6 +285,7 @@ static void failure_detail(out_t *o, const fl_scenario_result_t *r)
     }
     for (size_t i = begin; i < end; i++)
         event_line(o, "      ", &r->events[i]);
+    faults_at_failure(o, r, end);
     for (size_t i = 0; i < r->nlogs; i++)
         log_tail(o, &r->logs[i]);
 }

@@ -11,11 +11,13 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "reports/derive.h"
 #include "reports/text.h"
 
 #ifndef FL_VERSION
@@ -143,6 +145,55 @@ static void event_line(out_t *o, const fl_event_t *ev)
     put(o, "\n");
 }
 
+/* Every fault of the scenario, with its interval and whether it fired, the ones on at the
+ * failure (event end - 1) marked: a failure under a fault that never fired proves little. */
+static void fault_summary(out_t *o, const fl_scenario_result_t *r, size_t end)
+{
+    fl_fault_iv_t *f = NULL;
+    size_t n = 0;
+    if (o->rc || fl_derive_faults(r, fl_derive_end_ns(r), &f, &n) != 0 || !n) {
+        free(f);
+        return;
+    }
+    uint64_t at = end > 0 && end <= r->nevents ? r->events[end - 1].t_ns : UINT64_MAX;
+    put(o, "\nFaults (* = on at the failure):\n");
+    for (size_t i = 0; i < n; i++) {
+        int on = !f[i].instant && f[i].on_ns <= at && f[i].off_ns >= at;
+        put(o, on ? "* " : "  ");
+        text(o, f[i].text);
+        if (*f[i].subject) {
+            put(o, " on ");
+            text(o, f[i].subject);
+        }
+        put(o, " +");
+        if (!o->rc)
+            o->rc = fl_text_put_seconds(o->b, (double)f[i].on_ns / 1e9, 3);
+        put(o, "s");
+        if (!f[i].instant) {
+            put(o, " to ");
+            if (f[i].open) {
+                put(o, "the end");
+            } else {
+                put(o, "+");
+                if (!o->rc)
+                    o->rc = fl_text_put_seconds(o->b, (double)f[i].off_ns / 1e9, 3);
+                put(o, "s");
+            }
+        }
+        if (f[i].counts.known)
+            putf(o,
+                 ": %s (connections %llu, chunks %llu, bytes %llu, resets %llu, closes %llu, "
+                 "refused %llu)",
+                 fl_fault_fired(&f[i].counts) ? "fired" : "never fired",
+                 (unsigned long long)f[i].counts.connections,
+                 (unsigned long long)f[i].counts.chunks, (unsigned long long)f[i].counts.bytes,
+                 (unsigned long long)f[i].counts.resets, (unsigned long long)f[i].counts.closes,
+                 (unsigned long long)f[i].counts.refused);
+        put(o, "\n");
+    }
+    free(f);
+}
+
 /* The body of <failure> and <error>: what failed, where, how, and what happened just before. */
 static void failure_body(out_t *o, const fl_scenario_result_t *r)
 {
@@ -164,6 +215,7 @@ static void failure_body(out_t *o, const fl_scenario_result_t *r)
         put(o, "\nLast events before the failure:\n");
     for (size_t i = begin; i < end; i++)
         event_line(o, &r->events[i]);
+    fault_summary(o, r, end);
 }
 
 /* The result element of each failing verdict: tag, type attribute, message when none given. */

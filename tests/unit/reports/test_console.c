@@ -314,6 +314,23 @@ START_TEST(live_status_line)
 }
 END_TEST
 
+START_TEST(summary_names_faults_on)
+{
+    fl_run_result_t run;
+    rx_build(&run);
+    screen_t s;
+    screen_open(&s, 0, 0, 0);
+    fl_console_summary(&s.c, &run);
+    char *out = screen_close(&s);
+    ck_assert_ptr_nonnull(strstr(out, "      +5.000s [assert] FAILED: error rate below 1%: 0.2 & "
+                                      "<rising> (" RX_FILE ":21)\n"
+                                      "    faults on at the failure: down on consul, partition on "
+                                      "gateway-1 <-/-> users (never fired)\n"));
+    free(out);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *console_suite(void)
 {
     Suite *s = suite_create("console");
@@ -327,6 +344,7 @@ static Suite *console_suite(void)
     tc = tcase_create("summary");
     tcase_add_test(tc, summary_in_full);
     tcase_add_test(tc, summary_all_passed);
+    tcase_add_test(tc, summary_names_faults_on);
     tcase_add_test(tc, long_and_empty_logs);
     suite_add_tcase(s, tc);
     return s;

@@ -285,6 +285,30 @@ START_TEST(merge_shards)
 }
 END_TEST
 
+/* The failure lists the scenario's faults, whether each fired, and which were on. */
+START_TEST(failure_lists_faults)
+{
+    fl_run_result_t run;
+    rx_build(&run);
+    char *doc = render(&run);
+    char *f = strstr(doc, "<failure message=\"error rate below 1%");
+    ck_assert_ptr_nonnull(f);
+    char *end = strstr(f, "</failure>");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    ck_assert_ptr_nonnull(strstr(
+        f, "\nFaults (* = on at the failure):\n"
+           "  latency{ms=100} on gateway-1-&gt;users-1 +1.000s to +4.000s: fired (connections 3, "
+           "chunks 10, bytes 1000, resets 0, closes 0, refused 0)\n"
+           "  crash on users-2 +2.000s\n"
+           "  pause on users-1 +2.500s to +3.000s\n"
+           "* down on consul +4.500s to the end\n"
+           "* partition on gateway-1 &lt;-/-&gt; users +4.600s to +6.000s: never fired"));
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *junit_suite(void)
 {
     Suite *s = suite_create("junit");
@@ -294,6 +318,7 @@ static Suite *junit_suite(void)
     tcase_add_test(tc, empty_run);
     tcase_add_test(tc, odd_values);
     tcase_add_test(tc, write_error_keeps_errno);
+    tcase_add_test(tc, failure_lists_faults);
     suite_add_tcase(s, tc);
     tc = tcase_create("consumers");
     tcase_add_test(tc, consumers_accept_the_report);
