@@ -9,7 +9,7 @@
  * Request metadata that tests use to shape an answer (ignored by ordinary clients):
  *   x-delay-ms: N        answer N ms later (0..600000), so deadlines can pass
  *   x-fail-code: CODE    fail with that status (a name such as NOT_FOUND, or a number)
- *   x-fail-message: T    ... and that message
+ *   x-fail-message: T    ... and that message (percent-decoded: "%C3%A9" is "é")
  *   x-echo: V            V comes back as the header x-echo and the trailer x-echo-trailer
  * FAULTLINE_BUG=ignore-deadline: grpc-timeout is not enforced (a defect on purpose, for the
  * suites to catch): a late answer is still sent. */
@@ -126,10 +126,13 @@ static void say_hello(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, 
     if (fail) {
         int code = fl_grpc_code_parse_name(fail);
         const char *msg = fl_grpc_srv_call_header(call, "x-fail-message");
+        char text[1024] = "";
+        if (msg) /* percent-decoded, as grpc-message is: metadata values are ASCII */
+            fl_grpc_message_decode(msg, strlen(msg), text, sizeof text);
         if (code < 0)
             fl_grpc_srv_fail(call, FL_GRPC_INVALID_ARGUMENT, "x-fail-code: not a status code");
         else
-            fl_grpc_srv_fail(call, code == 0 ? FL_GRPC_UNKNOWN : code, msg);
+            fl_grpc_srv_fail(call, code == 0 ? FL_GRPC_UNKNOWN : code, text);
     } else if (delay && parse_long(delay, 0, MAX_DELAY_MS, &ms)) {
         fl_grpc_srv_fail(call, FL_GRPC_INVALID_ARGUMENT, "x-delay-ms: want 0..600000");
     } else if (ms > 0) {
