@@ -7,7 +7,8 @@
  * default 10000), then exit 0. A bad variable exits 2, a failed listen 1.
  *
  * Request metadata that tests use to shape an answer (ignored by ordinary clients):
- *   x-delay-ms: N        answer N ms later (0..600000), so deadlines can pass
+ *   x-delay-ms: N        answer N ms later (0..600000), so deadlines can pass (logged:
+ *                        "delaying the answer to 127.0.0.1:40312 by N ms")
  *   x-fail-code: CODE    fail with that status (a name such as NOT_FOUND, or a number)
  *   x-fail-message: T    ... and that message (percent-decoded: "%C3%A9" is "é")
  *   x-echo: V            V comes back as the header x-echo and the trailer x-echo-trailer
@@ -149,6 +150,7 @@ static void say_hello(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, 
             uv_timer_init(g->loop, &d->timer);
             d->timer.data = d;
             fl_grpc_srv_call_on_cancel(call, on_delay_cancel, d);
+            say(g, "delaying the answer to %s by %ld ms", fl_grpc_srv_call_peer(call), ms);
             uv_timer_start(&d->timer, on_delay, (uint64_t)ms, 0);
         }
     } else {

@@ -418,6 +418,11 @@ const char *fl_grpc_srv_call_path(const fl_grpc_srv_call_t *c)
     return c->path.data ? c->path.data : "";
 }
 
+const char *fl_grpc_srv_call_peer(const fl_grpc_srv_call_t *c)
+{
+    return c->conn ? c->conn->peer : "?";
+}
+
 uint64_t fl_grpc_srv_call_timeout(const fl_grpc_srv_call_t *c)
 {
     return c->has_timeout ? c->timeout_ns : 0;

@@ -81,6 +81,8 @@ void fl_grpc_srv_call_on_cancel(fl_grpc_srv_call_t *call, fl_grpc_cancel_t cb, v
 /* A request header (metadata) by lower-case name, or NULL. */
 const char *fl_grpc_srv_call_header(const fl_grpc_srv_call_t *call, const char *name);
 const char *fl_grpc_srv_call_path(const fl_grpc_srv_call_t *call);
+/* The client's address ("127.0.0.1:40312"), for logs. */
+const char *fl_grpc_srv_call_peer(const fl_grpc_srv_call_t *call);
 /* The client's grpc-timeout in ns, or 0 when it sent none. */
 uint64_t fl_grpc_srv_call_timeout(const fl_grpc_srv_call_t *call);
 

@@ -164,20 +164,33 @@ expect_ne "HTTP/1.1 to the gRPC port gets no answer (status)" "$(cat "$OUT")" 20
 call
 expect_grep "^call 1: OK 'Hello World'" "$OUT"
 
-# SIGTERM: GOAWAY; the calls in flight finish; later ones find no server; exit 0
-"$GC" -n 6 --interval-ms 100 --meta x-delay-ms=400 "$G_ADDR" >"$FL_TMP/goaway.out" 2>&1 &
+# SIGTERM: GOAWAY; the calls in flight finish; later ones find no server; exit 0. A call
+# every 300 ms, each answered 1.5 s later: SIGTERM once the greeter holds three.
+l0=$(wc -l <"$G_LOG")
+"$GC" -n 6 --interval-ms 300 --timeout 5s --meta x-delay-ms=1500 "$G_ADDR" >"$FL_TMP/goaway.out" 2>&1 &
 CP=$!
 it_track "$CP"
-sleep 0.25
+held() { [ "$(tail -n +$((l0 + 1)) "$G_LOG" | grep -c 'delaying the answer to')" -ge 3 ]; }
+wait_until 10 held || fail "the greeter never held 3 delayed calls"
 kill -TERM "$G_PID"
-if wait_until 10 exited "$CP"; then wait "$CP"; else fail "greeter-client hangs"; fi
+if wait_until 15 exited "$CP"; then wait "$CP"; else fail "greeter-client hangs"; fi
 stop_pid "$G_PID" greeter
 cat "$FL_TMP/goaway.out"
-expect_grep '^summary: calls=6 OK=3 UNAVAILABLE=3 connections=1 ' "$FL_TMP/goaway.out"
-for i in 1 2 3; do expect_grep "^call $i: OK 'Hello World' \([34][0-9][0-9]\.[0-9] ms\)$" "$FL_TMP/goaway.out"; done
-for i in 4 5 6; do expect_grep "^call $i: UNAVAILABLE: failed to connect to $G_ADDR: connection refused" "$FL_TMP/goaway.out"; done
+tail -n +$((l0 + 1)) "$G_LOG" >"$FL_TMP/drain.log"
+taken=$(grep -c 'delaying the answer to' "$FL_TMP/drain.log")
+okn=$(grep -c "^call [1-6]: OK 'Hello World' (1[5-9][0-9][0-9]\.[0-9] ms)$" "$FL_TMP/goaway.out")
+unav=$(grep -c "^call [2-6]: UNAVAILABLE: failed to connect to $G_ADDR: connection refused" "$FL_TMP/goaway.out")
+expect_eq "every call the greeter took ($taken) was answered after its 1.5 s" "$okn" "$taken"
+expect_eq "the 6 calls: answered + refused" "$((okn + unav))" 6
+if [ "$taken" -ge 3 ] && [ "$unav" -ge 1 ]; then
+    ok "$taken calls answered during the drain, $unav refused on a new connection"
+else
+    fail "$taken calls answered, $unav refused: want >= 3 and >= 1"
+fi
+expect_grep '^summary: calls=6 OK=[0-9] UNAVAILABLE=[0-9] connections=1 ' "$FL_TMP/goaway.out"
 expect_grep '^greeter\[greeter-1\]: stopping on SIGTERM$' "$G_LOG"
-expect_grep '^greeter\[greeter-1\]: GOAWAY to 127\.0\.0\.1:[0-9]+ \(last stream [0-9]+, 3 calls in flight\)$' "$G_LOG"
+expect_grep "^greeter\[greeter-1\]: GOAWAY to 127\.0\.0\.1:[0-9]+ \(last stream [0-9]+, [1-6] calls in flight\)$" "$FL_TMP/drain.log"
+expect_no_grep 'delayed answer dropped' "$FL_TMP/drain.log"
 expect_grep '^greeter\[greeter-1\]: stopped$' "$G_LOG"
 expect_no_grep 'Sanitizer|runtime error|handles left' "$G_LOG"
 

@@ -75,7 +75,7 @@ stop_pid "$G_PID" greeter
 expect_no_grep 'Sanitizer|runtime error|handles left' "$FL_TMP/greeter.log"
 
 # --- our greeter-client -> the seed's Go server
-env GREETER_TEST_HOOKS=1 "$GOBIN/greeter-server-go" -listen 127.0.0.1:0 >"$FL_TMP/goserver.log" 2>&1 &
+env GREETER_TEST_HOOKS=1 "$GOBIN/greeter-server-go" -listen 127.0.0.1:0 -log >"$FL_TMP/goserver.log" 2>&1 &
 S_PID=$!
 it_track "$S_PID"
 wait_until 10 grep -q 'listening on' "$FL_TMP/goserver.log" || {
@@ -110,16 +110,28 @@ call --name-size 2000000 --max-recv 1000000 --timeout 10s --expect RESOURCE_EXHA
 expect_grep '^call 1: RESOURCE_EXHAUSTED: grpc: received message larger than max \(2000010 vs\. 1000000\)' "$OUT"
 call -q -n 1000 -c 100 --timeout 10s
 expect_grep '^summary: calls=1000 OK=1000 connections=1 max_inflight=100$' "$OUT"
-# the Go server's graceful stop (GOAWAY) with calls in flight: they finish, later ones fail
-"$GC" -n 4 --interval-ms 100 --meta x-delay-ms=400 "$S_ADDR" >"$FL_TMP/goaway.out" 2>&1 &
+# the Go server's graceful stop (GOAWAY) with calls in flight: they finish, later ones fail.
+# A call every 300 ms, each answered 1.5 s later: the stop once the server holds three.
+l0=$(wc -l <"$FL_TMP/goserver.log")
+"$GC" -n 5 --interval-ms 300 --timeout 5s --meta x-delay-ms=1500 "$S_ADDR" >"$FL_TMP/goaway.out" 2>&1 &
 CP=$!
 it_track "$CP"
-sleep 0.25
+held() { [ "$(tail -n +$((l0 + 1)) "$FL_TMP/goserver.log" | grep -c 'Received: World$')" -ge 3 ]; }
+wait_until 10 held || fail "the Go server never held 3 delayed calls"
 stop_pid "$S_PID" "the Go server"
 if wait_until 10 exited "$CP"; then wait "$CP"; else fail "greeter-client hangs"; fi
 cat "$FL_TMP/goaway.out"
-expect_grep '^summary: calls=4 OK=3 UNAVAILABLE=1 connections=1 ' "$FL_TMP/goaway.out"
-expect_grep "^call 4: UNAVAILABLE: failed to connect to $S_ADDR: connection refused" "$FL_TMP/goaway.out"
+taken=$(tail -n +$((l0 + 1)) "$FL_TMP/goserver.log" | grep -c 'Received: World$')
+okn=$(grep -c "^call [1-5]: OK 'Hello World' (1[5-9][0-9][0-9]\.[0-9] ms)$" "$FL_TMP/goaway.out")
+unav=$(grep -c "^call [2-5]: UNAVAILABLE: failed to connect to $S_ADDR: connection refused" "$FL_TMP/goaway.out")
+expect_eq "every call the Go server took ($taken) was answered after its 1.5 s" "$okn" "$taken"
+expect_eq "the 5 calls: answered + refused" "$((okn + unav))" 5
+if [ "$taken" -ge 3 ] && [ "$unav" -ge 1 ]; then
+    ok "$taken calls answered during the Go server's drain, $unav refused on a new connection"
+else
+    fail "$taken calls answered, $unav refused: want >= 3 and >= 1"
+fi
+expect_grep '^summary: calls=5 OK=[0-9] UNAVAILABLE=[0-9] connections=1 ' "$FL_TMP/goaway.out"
 call --expect UNAVAILABLE
 expect_grep "^call 1: UNAVAILABLE: failed to connect to $S_ADDR: connection refused" "$OUT"
 it_done
