@@ -29,34 +29,23 @@
 
 #include "lib/buf.h"
 #include "lib/dur.h"
-#include "lib/backoff.h"
 #include "lib/err.h"
 #include "lib/log.h"
-#include "lib/hostport.h"
-#include "lib/httpc.h"
 #include "lib/httpd.h"
+#include "services/runtime/consul.h"
 
 #define MAX_DELAY_MS 3600000L
-#define REGISTER_TIMEOUT_MS 2000
 #define DEREGISTER_TIMEOUT_MS 1000
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 2000
 #define MS 1000000ULL /* nanoseconds */
 
-/* Registration with the local Consul agent. */
+/* Registration with the local Consul agent (services/runtime/consul.h). */
 typedef struct {
     int enabled;
-    char addr[96]; /* CONSUL_HTTP_ADDR as given, for logs */
-    char host[64]; /* an IP literal, as lib/httpc wants it */
-    int port;
+    const char *addr; /* CONSUL_HTTP_ADDR as given */
     const char *tags;
     const char *check_interval;
     int no_deregister; /* FAULTLINE_BUG=no-deregister */
-    char *body;        /* the registration, JSON */
-    fl_httpc_req_t *req;
-    uv_timer_t retry;
-    fl_backoff_t backoff;
-    int registered;
+    fl_cc_t *cc;
 } consul_t;
 
 typedef struct {
@@ -224,141 +213,49 @@ static void handle(fl_httpd_exchange_t *ex, void *arg)
 
 /* ------------------------------------------------------------ consul ---- */
 
-/* The tags in a comma-separated list, blanks around each trimmed, empty ones skipped. */
-static json_t *tags_json(const char *list)
-{
-    json_t *tags = json_array();
-    for (const char *s = list; tags && s && *s;) {
-        size_t n = strcspn(s, ",");
-        const char *start = s, *end = s + n;
-        s = *end ? end + 1 : end;
-        while (start < end && (*start == ' ' || *start == '\t'))
-            start++;
-        while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-            end--;
-        if (end > start)
-            json_array_append_new(tags, json_stringn(start, (size_t)(end - start)));
-    }
-    return tags;
-}
-
-/* The registration document, or NULL (out of memory, or a variable that is not UTF-8). */
-static char *registration_body(const echo_t *e, int port)
-{
-    char check[160];
-    if (strchr(e->bind, ':')) /* IPv6 */
-        snprintf(check, sizeof check, "http://[%s]:%d/healthz", e->bind, port);
-    else
-        snprintf(check, sizeof check, "http://%s:%d/healthz", e->bind, port);
-    json_t *doc =
-        json_pack("{s:s, s:s, s:s, s:i, s:o, s:{s:s, s:s, s:s, s:s}}", "ID", e->instance, "Name",
-                  e->service, "Address", e->bind, "Port", port, "Tags", tags_json(e->consul.tags),
-                  "Check", "HTTP", check, "Interval", e->consul.check_interval, "Timeout", "1s",
-                  "DeregisterCriticalServiceAfter", "1m");
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    return text;
-}
-
-static void send_registration(echo_t *e);
-
-static void on_retry(uv_timer_t *timer)
-{
-    send_registration(timer->data);
-}
-
-static void registration_failed(echo_t *e, const char *why)
-{
-    char delay[32];
-    uint64_t ms = fl_backoff_next(&e->consul.backoff);
-    fl_dur_format(ms * MS, delay, sizeof delay);
-    complain(e, "registration failed: %s (retrying in %s)", why, delay);
-    uv_timer_start(&e->consul.retry, on_retry, ms, 0);
-}
-
-static void on_registered(void *arg, const fl_httpc_result_t *res)
+static void consul_log(void *arg, int error, const char *line)
 {
     echo_t *e = arg;
-    char why[160];
-    e->consul.req = NULL;
-    if (!res->error && res->status == 200) {
-        e->consul.registered = 1;
-        say(e, "registered with consul at %s as %s", e->consul.addr, e->instance);
-        return;
-    }
-    fl_httpc_describe(res, why, sizeof why);
-    registration_failed(e, why);
-}
-
-static void send_registration(echo_t *e)
-{
-    fl_httpc_opts_t o = {.method = "PUT",
-                         .host = e->consul.host,
-                         .port = e->consul.port,
-                         .target = "/v1/agent/service/register",
-                         .headers = "Content-Type: application/json\r\n",
-                         .body = e->consul.body,
-                         .body_len = strlen(e->consul.body),
-                         .timeout_ns = REGISTER_TIMEOUT_MS * MS};
-    int rc = fl_httpc_request(e->loop, &o, on_registered, e, &e->consul.req);
-    if (rc)
-        registration_failed(e, fl_strerror(rc));
+    if (error)
+        complain(e, "%s", line);
+    else
+        say(e, "%s", line);
 }
 
 static void start_registration(echo_t *e)
 {
-    e->consul.body = registration_body(e, fl_httpd_port(e->httpd));
-    if (!e->consul.body) {
+    consul_t *c = &e->consul;
+    char check[160];
+    int port = fl_httpd_port(e->httpd);
+    if (strchr(e->bind, ':')) /* IPv6 */
+        snprintf(check, sizeof check, "http://[%s]:%d/healthz", e->bind, port);
+    else
+        snprintf(check, sizeof check, "http://%s:%d/healthz", e->bind, port);
+    fl_cc_config_t cfg = {c->addr, consul_log, e};
+    fl_cc_service_t svc = {e->instance, e->service, e->bind,           port, c->tags,
+                           "http",      check,      c->check_interval, "1m"};
+    int rc = fl_cc_new(e->loop, &cfg, &c->cc);
+    if (!rc && (rc = fl_cc_register(c->cc, &svc)) == FL_EINVAL)
         complain(e, "cannot register: SERVICE_NAME, INSTANCE_ID, BIND and ECHO_TAGS must be "
                     "UTF-8");
-        return;
-    }
-    fl_backoff_init(&e->consul.backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    send_registration(e);
+    else if (rc)
+        complain(e, "cannot register: %s", fl_strerror(rc));
 }
 
-static void on_deregistered(void *arg, const fl_httpc_result_t *res)
+static void left_consul(void *arg)
 {
     echo_t *e = arg;
-    char why[160];
-    if (!res->error && res->status == 200) {
-        say(e, "deregistered from consul");
-        return;
-    }
-    fl_httpc_describe(res, why, sizeof why);
-    complain(e, "deregistration failed: %s", why);
+    fl_cc_close(e->consul.cc, NULL, NULL);
+    e->consul.cc = NULL;
 }
 
 /* Stopping: no more registration attempts, and the registration (or an attempt that may have
- * reached the agent) is undone, in 1 s at most. The request keeps the loop alive until then. */
+ * reached the agent) is undone, in 1 s at most. */
 static void leave_consul(echo_t *e)
 {
-    int maybe_registered = e->consul.registered || e->consul.req;
-    if (e->consul.req) {
-        fl_httpc_cancel(e->consul.req);
-        e->consul.req = NULL;
-    }
-    if (!maybe_registered)
-        return;
-    if (e->consul.no_deregister) {
-        say(e, "not deregistering from consul (FAULTLINE_BUG=no-deregister)");
-        return;
-    }
-    fl_buf_t target = FL_BUF_INIT;
-    int rc = fl_buf_puts(&target, "/v1/agent/service/deregister/");
-    if (!rc)
-        rc = fl_buf_append_escaped(&target, e->instance);
-    if (!rc) {
-        fl_httpc_opts_t o = {.method = "PUT",
-                             .host = e->consul.host,
-                             .port = e->consul.port,
-                             .target = target.data,
-                             .timeout_ns = DEREGISTER_TIMEOUT_MS * MS};
-        rc = fl_httpc_request(e->loop, &o, on_deregistered, e, NULL);
-    }
-    fl_buf_free(&target);
-    if (rc)
-        complain(e, "deregistration failed: %s", fl_strerror(rc));
+    if (e->consul.cc)
+        fl_cc_deregister(e->consul.cc, e->consul.no_deregister, DEREGISTER_TIMEOUT_MS, left_consul,
+                         e);
 }
 
 /* ------------------------------------------------------------ lifecycle ---- */
@@ -377,7 +274,6 @@ static void stop(echo_t *e, const char *why)
     say(e, "stopping on %s", why);
     uv_close((uv_handle_t *)&e->sigterm, NULL);
     uv_close((uv_handle_t *)&e->sigint, NULL);
-    uv_close((uv_handle_t *)&e->consul.retry, NULL);
     if (!uv_is_closing((uv_handle_t *)&e->startup))
         uv_close((uv_handle_t *)&e->startup, NULL);
     if (e->consul.enabled)
@@ -425,20 +321,21 @@ static const char *env_or(const char *name, const char *fallback)
     return v && *v ? v : fallback;
 }
 
-/* CONSUL_HTTP_ADDR: "IP:PORT", "localhost:PORT", with or without "http://". */
-static int parse_consul_addr(const char *s, char *host, size_t hostlen, int *port)
+/* CONSUL_HTTP_ADDR: "IP:PORT", "localhost:PORT", with or without "http://" (checked as
+ * the Consul client will take it, before anything starts). */
+static int check_consul_addr(const char *addr)
 {
-    struct sockaddr_in6 sa;
-    if (strncmp(s, "http://", 7) == 0)
-        s += 7;
-    if (fl_hostport_parse(s, 0, host, hostlen, port))
-        return FL_ESYNTAX;
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, hostlen, "127.0.0.1");
-    if (uv_ip4_addr(host, *port, (struct sockaddr_in *)&sa) &&
-        uv_ip6_addr(host, *port, (struct sockaddr_in6 *)&sa))
-        return FL_ESYNTAX;
-    return 0;
+    uv_loop_t loop;
+    fl_cc_t *cc;
+    fl_cc_config_t cfg = {addr, NULL, NULL};
+    if (uv_loop_init(&loop))
+        return FL_ENOMEM;
+    int rc = fl_cc_new(&loop, &cfg, &cc);
+    if (!rc)
+        fl_cc_close(cc, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return rc;
 }
 
 /* Reads the Consul part of the environment; a message on stderr and FL_E* on a mistake. */
@@ -450,12 +347,11 @@ static int configure_consul(echo_t *e)
     uint64_t ns;
     if (!addr || !*addr || strcmp(env_or("ECHO_REGISTER", "1"), "0") == 0)
         return 0;
-    if (strlen(addr) >= sizeof c->addr ||
-        parse_consul_addr(addr, c->host, sizeof c->host, &c->port)) {
+    if (check_consul_addr(addr)) {
         complain(e, "bad CONSUL_HTTP_ADDR '%s': want IP:PORT", addr);
         return FL_ESYNTAX;
     }
-    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    c->addr = addr;
     c->check_interval = env_or("ECHO_CHECK_INTERVAL", "1s");
     if (fl_dur_parse(c->check_interval, &ns) || ns == 0) {
         complain(e, "bad ECHO_CHECK_INTERVAL '%s': want a duration such as 1s or 500ms",
@@ -504,8 +400,7 @@ int main(void)
     uv_signal_init(&loop, &e.sigterm);
     uv_signal_init(&loop, &e.sigint);
     uv_timer_init(&loop, &e.startup);
-    uv_timer_init(&loop, &e.consul.retry);
-    e.sigterm.data = e.sigint.data = e.startup.data = e.consul.retry.data = &e;
+    e.sigterm.data = e.sigint.data = e.startup.data = &e;
     uv_signal_start(&e.sigterm, on_signal, SIGTERM);
     uv_signal_start(&e.sigint, on_signal, SIGINT);
 
@@ -520,7 +415,6 @@ int main(void)
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&loop);
-    free(e.consul.body);
     if (rc) {
         complain(&e, "handles left open at exit: %s", uv_strerror(rc));
         return 1;

@@ -10,6 +10,7 @@
 
 #include "lib/backoff.h"
 #include "lib/buf.h"
+#include "lib/dur.h"
 #include "lib/err.h"
 #include "lib/hostport.h"
 #include "lib/http.h"
@@ -68,7 +69,9 @@ int fl_cc_new(uv_loop_t *loop, const fl_cc_config_t *cfg, fl_cc_t **out)
 {
     char host[64];
     int port;
-    if (!cfg->addr || fl_hostport_parse(cfg->addr, 0, host, sizeof host, &port) != 0)
+    const char *hp = cfg->addr && strncmp(cfg->addr, "http://", 7) == 0 ? cfg->addr + 7 : cfg->addr;
+    if (!hp || strlen(cfg->addr) >= sizeof((fl_cc_t *)0)->addr ||
+        fl_hostport_parse(hp, 0, host, sizeof host, &port) != 0)
         return FL_ESYNTAX;
     if (strcmp(host, "localhost") == 0)
         strcpy(host, "127.0.0.1");
@@ -147,7 +150,9 @@ static void on_registered(void *arg, const fl_httpc_result_t *res)
     char why[160];
     fl_httpc_describe(res, why, sizeof why);
     uint64_t ms = fl_backoff_next(&cc->backoff);
-    say(cc, 1, "registration failed: %s (retrying in %llums)", why, (unsigned long long)ms);
+    char delay[32];
+    fl_dur_format(ms * MS, delay, sizeof delay);
+    say(cc, 1, "registration failed: %s (retrying in %s)", why, delay);
     uv_timer_start(&cc->retry, on_retry, ms, 0);
 }
 
@@ -273,8 +278,9 @@ static void on_query_timer(uv_timer_t *t)
 static void query_failed(fl_cc_watch_t *w, const char *why)
 {
     uint64_t ms = fl_backoff_next(&w->backoff);
-    say(w->cc, 1, "consul query for %s failed: %s (retrying in %llums)", w->service, why,
-        (unsigned long long)ms);
+    char delay[32];
+    fl_dur_format(ms * MS, delay, sizeof delay);
+    say(w->cc, 1, "consul query for %s failed: %s (retrying in %s)", w->service, why, delay);
     uv_timer_start(&w->timer, on_query_timer, ms, 0);
 }
 

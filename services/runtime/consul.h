@@ -15,7 +15,8 @@ typedef struct fl_cc fl_cc_t;
 typedef struct fl_cc_watch fl_cc_watch_t;
 
 typedef struct {
-    const char *addr; /* CONSUL_HTTP_ADDR: host:port, the host an IP address or localhost */
+    /* CONSUL_HTTP_ADDR: host:port (or http://host:port), the host an IP address or localhost */
+    const char *addr;
     /* One line per notable event (error: 1 for failures), or NULL. */
     void (*log)(void *arg, int error, const char *line);
     void *log_arg;
