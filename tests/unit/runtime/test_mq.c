@@ -331,8 +331,8 @@ static void restart_broker(uv_timer_t *h)
 static void kill_broker(uv_timer_t *h)
 {
     shop_t *s = h->data;
-    if (s->nconfirmed < N / 3)
-        return; /* a third through, then */
+    if (s->nconfirmed < N / 3 || (s->ack_later && s->nheld == 0))
+        return; /* a third through, then, and with deliveries waiting for their ack */
     uv_timer_stop(h);
     broker_kill(&s->broker);
     uv_timer_start(&s->fault_timer, restart_broker, 300, 0);
