@@ -3,11 +3,14 @@
  * exchange of its own and calls the handler. Until that exchange is answered and the answer
  * written, nothing more is parsed, which keeps pipelined answers in order; reading goes on
  * only up to PIPELINE_CAP bytes so that a client hanging up is still noticed. An exchange
- * ends exactly once: by fl_httpd_respond, or by on_abort when its connection goes. Memory a
- * libuv callback may still touch is freed in close callbacks only. */
+ * ends exactly once: by fl_httpd_respond, or by on_abort when its connection goes. An answer
+ * goes straight to the socket (uv_try_write) when nothing is queued or waiting on that
+ * connection; only what the socket does not take becomes a write request with a copy. Memory
+ * a libuv callback may still touch is freed in close callbacks only. */
 #include "lib/httpd.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +43,7 @@ struct fl_httpd {
     int closing;
     void (*close_cb)(fl_httpd_t *h, void *arg);
     void *close_arg;
+    fl_buf_t scratch; /* a response being formatted, reused: most are written at once */
 };
 
 struct conn {
@@ -81,6 +85,8 @@ struct fl_httpd_exchange {
     int in_callback; /* the handler or on_abort is running: freeing waits for its return */
     int responded;
     int aborted;
+    int pre_tried;   /* a batch wrote to the socket already: pre_written is what it returned */
+    int pre_written; /* uv_try_write's result */
     char peer[64];
 };
 
@@ -89,6 +95,14 @@ typedef struct {
     conn_t *conn;
     fl_buf_t data;
 } write_req_t;
+
+struct fl_httpd_prepared {
+    int status;
+    char *extra, *ctype, *body; /* copies of what fl_httpd_prepare was given */
+    size_t len;
+    int close_asked; /* extra asks to close the connection */
+    fl_buf_t wire;   /* the whole response to a keep-alive HTTP/1.1 request */
+};
 
 static void progress(conn_t *c);
 static void finish(conn_t *c);
@@ -117,6 +131,7 @@ static void maybe_closed(fl_httpd_t *h)
         return;
     if (h->close_cb)
         h->close_cb(h, h->close_arg);
+    fl_buf_free(&h->scratch);
     free(h);
 }
 
@@ -249,43 +264,99 @@ static int find_connection(const char *extra, int *close)
     return found;
 }
 
-static int write_response(conn_t *c, int status, const char *extra, const char *content_type,
-                          const void *body, size_t len, int head_only, int keep_alive,
-                          int minor_version)
+/* Formats a whole response into b (reset first). Returns 0 or FL_ENOMEM. */
+static int format_response(fl_buf_t *b, int status, const char *extra, const char *content_type,
+                           const void *body, size_t len, int head_only, int keep_alive,
+                           int minor_version)
 {
     int close_asked;
     int no_body = status < 200 || status == 204 || status == 304;
     int own_connection = !find_connection(extra, &close_asked);
-    write_req_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return FL_ENOMEM;
-    fl_buf_t *b = &w->data;
+    fl_buf_reset(b);
     if (fl_buf_printf(b, "HTTP/1.1 %d %s\r\n", status, fl_http_status_text(status)))
-        goto fail;
+        return FL_ENOMEM;
     if (content_type && fl_buf_printf(b, "Content-Type: %s\r\n", content_type))
-        goto fail;
+        return FL_ENOMEM;
     if (status >= 200 && status != 204 && fl_buf_printf(b, "Content-Length: %zu\r\n", len))
-        goto fail;
+        return FL_ENOMEM;
     if (extra && *extra) {
         size_t n = strlen(extra);
         int ends_line = n >= 2 && strcmp(extra + n - 2, "\r\n") == 0;
         if (fl_buf_append(b, extra, n) || (!ends_line && fl_buf_puts(b, "\r\n")))
-            goto fail;
+            return FL_ENOMEM;
     }
     if (own_connection && !keep_alive && fl_buf_puts(b, "Connection: close\r\n"))
-        goto fail;
+        return FL_ENOMEM;
     if (own_connection && keep_alive && minor_version == 0 &&
         fl_buf_puts(b, "Connection: keep-alive\r\n"))
-        goto fail;
+        return FL_ENOMEM;
     if (fl_buf_puts(b, "\r\n"))
-        goto fail;
+        return FL_ENOMEM;
     if (!head_only && !no_body && len && fl_buf_append(b, body, len))
-        goto fail;
+        return FL_ENOMEM;
+    return 0;
+}
+
+/* Queues a copy of data. */
+static int queue_copy(conn_t *c, const char *data, size_t len)
+{
+    write_req_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return FL_ENOMEM;
+    if (fl_buf_append(&w->data, data, len)) {
+        free(w);
+        return FL_ENOMEM;
+    }
     return queue_write(c, w);
-fail:
-    fl_buf_free(b);
-    free(w);
-    return FL_ENOMEM;
+}
+
+/* Whether len bytes may be written to the socket at once: nothing is queued before them,
+ * nothing waits to be parsed after them (on_write would parse it), and the connection stays
+ * open (on_write would close it). */
+static int can_write_now(const conn_t *c, size_t len)
+{
+    return !c->writes && !c->in.len && !c->last && len <= INT_MAX;
+}
+
+/* Completes sending data after uv_try_write returned n for it (UV_EAGAIN when not tried):
+ * what the socket did not take is copied and queued. Returns 0, FL_ENOMEM or FL_EIO. */
+static int send_rest(conn_t *c, const char *data, size_t len, int n)
+{
+    if (n == (int)len)
+        return 0;
+    if (n < 0 && n != UV_EAGAIN)
+        return FL_EIO;
+    if (n > 0) {
+        data += n;
+        len -= (size_t)n;
+    }
+    return queue_copy(c, data, len);
+}
+
+/* Sends a response: at once when it can (the usual case: one write(2), no copy, no
+ * callback), else queued. data need not outlive the call. */
+static int send_bytes(conn_t *c, const char *data, size_t len)
+{
+    int n = UV_EAGAIN;
+    if (can_write_now(c, len)) {
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    return send_rest(c, data, len, n);
+}
+
+static int write_response(conn_t *c, int status, const char *extra, const char *content_type,
+                          const void *body, size_t len, int head_only, int keep_alive,
+                          int minor_version)
+{
+    fl_buf_t *b = &c->server->scratch;
+    int rc = format_response(b, status, extra, content_type, body, len, head_only, keep_alive,
+                             minor_version);
+    if (!rc)
+        rc = send_bytes(c, b->data, b->len);
+    if (b->cap > 4 * READ_CHUNK)
+        fl_buf_free(b); /* do not keep a large answer's buffer */
+    return rc;
 }
 
 /* Answers a request that cannot be served (400, 413, 431) and ends the connection. */
@@ -637,11 +708,11 @@ int fl_httpd_close(fl_httpd_t *h, void (*cb)(fl_httpd_t *h, void *arg), void *ar
     return 0;
 }
 
-int fl_httpd_respond(fl_httpd_exchange_t *ex, int status, const char *extra_headers,
-                     const char *content_type, const void *body, size_t len)
+/* Answers ex with wire (the complete response, when given) or else the parts. */
+static int respond_with(fl_httpd_exchange_t *ex, int status, const char *extra_headers,
+                        const char *content_type, const void *body, size_t len,
+                        const fl_buf_t *wire)
 {
-    if (!ex || status < 200 || status > 999 || (len && !body))
-        return FL_EINVAL;
     if (ex->aborted)
         return FL_ECLOSED;
     if (ex->responded)
@@ -656,8 +727,13 @@ int fl_httpd_respond(fl_httpd_exchange_t *ex, int status, const char *extra_head
         c->ex = NULL;
         ex->conn = NULL;
         c->last = !keep_alive;
-        rc = write_response(c, status, extra_headers, content_type, body, len, ex->head_only,
-                            keep_alive, ex->req.minor_version);
+        if (wire && ex->pre_tried)
+            rc = send_rest(c, wire->data, wire->len, ex->pre_written);
+        else if (wire)
+            rc = send_bytes(c, wire->data, wire->len);
+        else
+            rc = write_response(c, status, extra_headers, content_type, body, len, ex->head_only,
+                                keep_alive, ex->req.minor_version);
         if (rc)
             conn_close(c);
         else
@@ -666,6 +742,92 @@ int fl_httpd_respond(fl_httpd_exchange_t *ex, int status, const char *extra_head
     if (!ex->in_callback)
         free_exchange(ex);
     return rc;
+}
+
+int fl_httpd_respond(fl_httpd_exchange_t *ex, int status, const char *extra_headers,
+                     const char *content_type, const void *body, size_t len)
+{
+    if (!ex || status < 200 || status > 999 || (len && !body))
+        return FL_EINVAL;
+    return respond_with(ex, status, extra_headers, content_type, body, len, NULL);
+}
+
+void fl_httpd_prepared_free(fl_httpd_prepared_t *p)
+{
+    if (!p)
+        return;
+    free(p->extra);
+    free(p->ctype);
+    free(p->body);
+    fl_buf_free(&p->wire);
+    free(p);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int fl_httpd_prepare(int status, const char *extra_headers, const char *content_type,
+                     const void *body, size_t len, fl_httpd_prepared_t **out)
+{
+    if (!out || status < 200 || status > 999 || (len && !body))
+        return FL_EINVAL;
+    fl_httpd_prepared_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return FL_ENOMEM;
+    p->status = status;
+    p->len = len;
+    p->extra = dup_or_null(extra_headers);
+    p->ctype = dup_or_null(content_type);
+    p->body = malloc(len + 1);
+    if ((extra_headers && !p->extra) || (content_type && !p->ctype) || !p->body)
+        goto fail;
+    if (len)
+        memcpy(p->body, body, len);
+    find_connection(extra_headers, &p->close_asked);
+    if (format_response(&p->wire, status, extra_headers, content_type, body, len, 0, 1, 1))
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    fl_httpd_prepared_free(p);
+    return FL_ENOMEM;
+}
+
+/* Whether p's bytes are what ex is to be answered: they were formatted for a keep-alive
+ * HTTP/1.1 request that wants a body. */
+static int as_formatted(const fl_httpd_exchange_t *ex, const fl_httpd_prepared_t *p)
+{
+    return ex->req.keep_alive && ex->req.minor_version != 0 && !ex->head_only && !p->close_asked;
+}
+
+int fl_httpd_respond_prepared(fl_httpd_exchange_t *ex, const fl_httpd_prepared_t *p)
+{
+    if (!ex || !p)
+        return FL_EINVAL;
+    return respond_with(ex, p->status, p->extra, p->ctype, p->body, p->len,
+                        as_formatted(ex, p) ? &p->wire : NULL);
+}
+
+void fl_httpd_respond_prepared_batch(fl_httpd_exchange_t *const *exs,
+                                     const fl_httpd_prepared_t *const *ps, size_t n)
+{
+    /* First every write, in a tight loop: for many clients, the last is answered sooner when
+     * nothing else (freeing, bookkeeping, other cache lines) comes between two writes. */
+    for (size_t i = 0; i < n; i++) {
+        fl_httpd_exchange_t *ex = exs[i];
+        const fl_httpd_prepared_t *p = ps[i];
+        if (!ex || !p || ex->responded || ex->aborted || !ex->conn || !as_formatted(ex, p) ||
+            !can_write_now(ex->conn, p->wire.len))
+            continue;
+        uv_buf_t b = uv_buf_init(p->wire.data, (unsigned)p->wire.len);
+        ex->pre_written = uv_try_write((uv_stream_t *)&ex->conn->tcp, &b, 1);
+        ex->pre_tried = 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (exs[i] && ps[i])
+            fl_httpd_respond_prepared(exs[i], ps[i]);
 }
 
 const char *fl_httpd_method(const fl_httpd_exchange_t *ex)

@@ -5,7 +5,9 @@
  * the current answer has been written, and reading pauses while unparsed input piles up, so
  * memory stays bounded. Keep-alive, HTTP/1.0, Content-Length and chunked bodies, Expect:
  * 100-continue and HEAD are handled here; bad input is answered 400, 413 or 431 and the
- * connection closed. Every response carries Content-Length (except 1xx, 204).
+ * connection closed. Every response carries Content-Length (except 1xx, 204). A response is
+ * written at once when the socket takes it (one write(2), no copy kept); only what it does
+ * not take is copied and queued.
  *
  * Writing to a peer that has gone raises SIGPIPE: processes using this must ignore it. */
 #ifndef FL_HTTPD_H
@@ -61,6 +63,23 @@ int fl_httpd_close(fl_httpd_t *h, void (*cb)(fl_httpd_t *h, void *arg), void *ar
  * handler returns. */
 int fl_httpd_respond(fl_httpd_exchange_t *ex, int status, const char *extra_headers,
                      const char *content_type, const void *body, size_t len);
+
+/* One answer for many exchanges (e.g. every client waiting for the same change): the
+ * response is formatted once, then each fl_httpd_respond_prepared writes those same bytes.
+ * fl_httpd_prepare takes what fl_httpd_respond takes, copies it, and returns 0, FL_EINVAL or
+ * FL_ENOMEM. fl_httpd_respond_prepared(ex, p) answers exactly as fl_httpd_respond(ex, ...)
+ * with p's parts would, byte for byte (an HTTP/1.0, HEAD or closing request gets its own
+ * formatting), with the same return values; p may be freed as soon as it returns. */
+typedef struct fl_httpd_prepared fl_httpd_prepared_t;
+int fl_httpd_prepare(int status, const char *extra_headers, const char *content_type,
+                     const void *body, size_t len, fl_httpd_prepared_t **out);
+int fl_httpd_respond_prepared(fl_httpd_exchange_t *ex, const fl_httpd_prepared_t *p);
+/* Answers exs[i] with ps[i] for each i < n, exactly as fl_httpd_respond_prepared one by one
+ * (an exchange must appear once), but writes to every socket first and does the rest after,
+ * so that the last of many clients is answered sooner. NULL entries are skipped. */
+void fl_httpd_respond_prepared_batch(fl_httpd_exchange_t *const *exs,
+                                     const fl_httpd_prepared_t *const *ps, size_t n);
+void fl_httpd_prepared_free(fl_httpd_prepared_t *p);
 
 /* Request accessors. Every string is NUL-terminated and lives as long as the exchange. */
 const char *fl_httpd_method(const fl_httpd_exchange_t *ex); /* "GET" */

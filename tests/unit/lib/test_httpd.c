@@ -198,7 +198,9 @@ static void pump_until(fx_t *fx, const int *counter, int value)
     }
 }
 
-static client_t *client_open(fx_t *fx)
+/* rcvbuf: the client's receive buffer (0: the system's), set before connecting so that it
+ * bounds what the server can write at once */
+static client_t *client_open_rcvbuf(fx_t *fx, int rcvbuf)
 {
     client_t *cl = calloc(1, sizeof *cl);
     struct sockaddr_in a;
@@ -208,12 +210,19 @@ static client_t *client_open(fx_t *fx)
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     cl->fd = socket(AF_INET, SOCK_STREAM, 0);
     ck_assert_int_ge(cl->fd, 0);
+    if (rcvbuf)
+        ck_assert_int_eq(setsockopt(cl->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     /* loopback connects complete in the listen backlog, before the server accepts */
     ck_assert_int_eq(connect(cl->fd, (struct sockaddr *)&a, sizeof a), 0);
     ck_assert_int_eq(fcntl(cl->fd, F_SETFL, O_NONBLOCK), 0);
     int one = 1; /* byte-by-byte writes must not wait for ACKs */
     ck_assert_int_eq(setsockopt(cl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
     return cl;
+}
+
+static client_t *client_open(fx_t *fx)
+{
+    return client_open_rcvbuf(fx, 0);
 }
 
 static void client_close(client_t *cl)
@@ -422,6 +431,188 @@ START_TEST(deferred_by_timer)
     ck_assert_str_eq(r.body, "GET /slower ");
     ck_assert_uint_ge(uv_hrtime() - t0, 100000000u);
     client_close(cl);
+    ck_assert_int_eq(fx_stop(fx), 0);
+}
+END_TEST
+
+/* The bytes of one whole response (head and body; no_body for a HEAD) into out. */
+static void read_raw(fx_t *fx, client_t *cl, fl_buf_t *out, int no_body)
+{
+    resp_t r;
+    ck_assert_int_gt(read_response(fx, cl, &r, no_body), 0);
+    fl_buf_reset(out);
+    ck_assert_int_eq(fl_buf_append(out, r.head, strlen(r.head)), 0);
+    ck_assert_int_eq(fl_buf_append(out, r.body, r.body_len), 0);
+}
+
+#define PREP_EXTRA "X-Consul-Index: 7\r\nVary: Accept-Encoding\r\n"
+#define PREP_BODY "[{\"Node\":\"a\"}]"
+
+/* A prepared answer is, for every kind of request, exactly what fl_httpd_respond gives. */
+START_TEST(prepared_same_bytes_as_respond)
+{
+    static const struct {
+        const char *req;
+        int no_body, closes;
+    } kinds[] = {
+        {"GET /w?index=3 HTTP/1.1\r\nHost: t\r\n\r\n", 0, 0},
+        {"GET /w HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 0, 0},
+        {"GET /w HTTP/1.0\r\n\r\n", 0, 1},
+        {"GET /w HTTP/1.1\r\nConnection: close\r\n\r\n", 0, 1},
+        {"HEAD /w HTTP/1.1\r\n\r\n", 1, 0},
+    };
+    fx_t *fx = fx_start(ANSWER_LATER, 0, 0);
+    fl_httpd_prepared_t *p;
+    ck_assert_int_eq(
+        fl_httpd_prepare(200, PREP_EXTRA, "application/json", PREP_BODY, strlen(PREP_BODY), &p), 0);
+    fl_buf_t want = FL_BUF_INIT, got = FL_BUF_INIT;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        client_t *a = client_open(fx), *b = client_open(fx);
+        client_send(fx, a, kinds[k].req);
+        pump_until(fx, &fx->npending, 1);
+        client_send(fx, b, kinds[k].req);
+        pump_until(fx, &fx->npending, 2);
+        ck_assert_int_eq(fl_httpd_respond(fx->pending[0], 200, PREP_EXTRA, "application/json",
+                                          PREP_BODY, strlen(PREP_BODY)),
+                         0);
+        ck_assert_int_eq(fl_httpd_respond_prepared(fx->pending[1], p), 0);
+        fx->npending = 0;
+        read_raw(fx, a, &want, kinds[k].no_body);
+        read_raw(fx, b, &got, kinds[k].no_body);
+        ck_assert_msg(want.len == got.len && memcmp(want.data, got.data, got.len) == 0,
+                      "request %zu: prepared\n%s\nrespond\n%s", k, got.data, want.data);
+        if (kinds[k].closes) {
+            expect_closed(fx, a);
+            expect_closed(fx, b);
+        }
+        client_close(a);
+        client_close(b);
+    }
+    /* the same checks as fl_httpd_respond */
+    fl_httpd_prepared_t *bad = NULL;
+    ck_assert_int_eq(fl_httpd_prepare(99, NULL, NULL, NULL, 0, &bad), FL_EINVAL);
+    ck_assert_int_eq(fl_httpd_prepare(200, NULL, NULL, NULL, 3, &bad), FL_EINVAL);
+    ck_assert_int_eq(fl_httpd_respond_prepared(NULL, p), FL_EINVAL);
+    fl_httpd_prepared_free(p);
+    fl_httpd_prepared_free(NULL);
+    fl_buf_free(&want);
+    fl_buf_free(&got);
+    ck_assert_int_eq(fx_stop(fx), 0);
+}
+END_TEST
+
+/* A batch answers every exchange with its own prepared answer; one whose client already sent
+ * its next request, or an HTTP/1.0 one, is answered as well, and the next request follows. */
+START_TEST(batch_answers_each_in_order)
+{
+    enum { N = 5 };
+    fx_t *fx = fx_start(ANSWER_LATER, 0, 0);
+    fl_httpd_prepared_t *p[2];
+    ck_assert_int_eq(fl_httpd_prepare(200, "X-A: 1\r\n", "text/plain", "first", 5, &p[0]), 0);
+    ck_assert_int_eq(fl_httpd_prepare(200, "X-A: 2\r\n", "text/plain", "second", 6, &p[1]), 0);
+    client_t *cl[N];
+    fl_httpd_exchange_t *exs[N + 1];
+    const fl_httpd_prepared_t *ps[N + 1];
+    for (int i = 0; i < N; i++) {
+        cl[i] = client_open(fx);
+        client_send(fx, cl[i],
+                    i == 3   ? "GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                    : i == 4 ? "GET /1 HTTP/1.1\r\n\r\nGET /again HTTP/1.1\r\n\r\n"
+                             : "GET /1 HTTP/1.1\r\n\r\n");
+        pump_until(fx, &fx->npending, i + 1);
+    }
+    pump(fx, 20); /* the pipelined request is read, not handed out */
+    ck_assert_int_eq(fx->handled, N);
+    for (int i = 0; i < N; i++) {
+        exs[i] = fx->pending[i];
+        ps[i] = p[i % 2];
+    }
+    exs[N] = NULL;
+    ps[N] = p[0];
+    fx->npending = 0;
+    fl_httpd_respond_prepared_batch(exs, ps, N + 1);
+    for (int i = 0; i < N; i++) {
+        resp_t r;
+        ck_assert_int_eq(read_response(fx, cl[i], &r, 0), 200);
+        ck_assert_str_eq(r.body, i % 2 ? "second" : "first");
+        ck_assert(has(&r, i % 2 ? "X-A: 2\r\n" : "X-A: 1\r\n"));
+        ck_assert(has(&r, i == 3 ? "Connection: keep-alive\r\n" : "Content-Length:"));
+    }
+    pump_until(fx, &fx->npending, 1);
+    ck_assert_str_eq(fx->seen[N], "GET /again");
+    answer(fx->pending[0], NULL);
+    fx->npending = 0;
+    resp_t r;
+    ck_assert_int_eq(read_response(fx, cl[4], &r, 0), 200);
+    ck_assert_str_eq(r.body, "GET /again ");
+    for (int i = 0; i < N; i++)
+        client_close(cl[i]);
+    fl_httpd_prepared_free(p[0]);
+    fl_httpd_prepared_free(p[1]);
+    ck_assert_int_eq(fx_stop(fx), 0);
+}
+END_TEST
+
+/* Reads one response with a big body from cl, checking every body byte against fill(i). */
+static void read_big(fx_t *fx, client_t *cl, size_t body_len)
+{
+    uint64_t end = uv_hrtime() + WAIT_NS;
+    size_t head = 0, got = 0;
+    while (!head || got < body_len) {
+        ck_assert_msg(client_fill(fx, cl), "connection closed after %zu bytes", got);
+        ck_assert_msg(uv_hrtime() < end, "timed out after %zu body bytes", got);
+        if (!head) {
+            char *eoh = memmem(cl->buf, cl->len, "\r\n\r\n", 4);
+            if (!eoh)
+                continue;
+            head = (size_t)(eoh - cl->buf) + 4;
+            memmove(cl->buf, cl->buf + head, cl->len - head);
+            cl->len -= head;
+        }
+        size_t bad = cl->len;
+        for (size_t i = 0; i < cl->len && bad == cl->len; i++)
+            if ((unsigned char)cl->buf[i] != (got + i) % 251)
+                bad = i;
+        ck_assert_msg(bad == cl->len, "body byte %zu is wrong", got + bad);
+        got += cl->len;
+        cl->len = 0;
+    }
+    ck_assert_uint_eq(got, body_len);
+}
+
+/* What a socket does not take at once is queued and follows, for plain and prepared answers. */
+START_TEST(big_answers_partly_written)
+{
+    enum { BIG = 6 * 1024 * 1024 }; /* more than a send buffer (at most tcp_wmem, 4 MiB) holds */
+    fx_t *fx = fx_start(ANSWER_LATER, 0, 0);
+    char *body = malloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        body[i] = (char)(i % 251);
+    fl_httpd_prepared_t *p;
+    ck_assert_int_eq(fl_httpd_prepare(200, NULL, NULL, body, BIG, &p), 0);
+    client_t *a = client_open_rcvbuf(fx, 16384), *b = client_open_rcvbuf(fx, 16384);
+    client_send(fx, a, "GET /big HTTP/1.1\r\n\r\n");
+    pump_until(fx, &fx->npending, 1);
+    client_send(fx, b, "GET /big HTTP/1.1\r\n\r\n");
+    pump_until(fx, &fx->npending, 2);
+    ck_assert_int_eq(fl_httpd_respond(fx->pending[0], 200, NULL, NULL, body, BIG), 0);
+    fl_httpd_exchange_t *exs[] = {fx->pending[1]};
+    const fl_httpd_prepared_t *ps[] = {p};
+    fl_httpd_respond_prepared_batch(exs, ps, 1);
+    fx->npending = 0;
+    fl_httpd_prepared_free(p);
+    free(body);
+    read_big(fx, a, BIG);
+    read_big(fx, b, BIG);
+    client_send(fx, a, "GET /after HTTP/1.1\r\n\r\n");
+    pump_until(fx, &fx->npending, 1);
+    answer(fx->pending[0], NULL);
+    fx->npending = 0;
+    resp_t r;
+    ck_assert_int_eq(read_response(fx, a, &r, 0), 200);
+    ck_assert_str_eq(r.body, "GET /after ");
+    client_close(a);
+    client_close(b);
     ck_assert_int_eq(fx_stop(fx), 0);
 }
 END_TEST
@@ -748,6 +939,9 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, head_and_expect_continue);
     tcase_add_test(tc, respond_checks_and_extra_headers);
     tcase_add_test(tc, handler_connection_close_and_204);
+    tcase_add_test(tc, prepared_same_bytes_as_respond);
+    tcase_add_test(tc, batch_answers_each_in_order);
+    tcase_add_test(tc, big_answers_partly_written);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
