@@ -269,6 +269,7 @@ static void req_closed(uv_handle_t *h)
     fl_consul_t *c = r->c;
     fl_buf_free(&r->body);
     fl_buf_free(&r->headers);
+    free(r->share_key);
     free(r);
     c->handles--;
     consul_maybe_closed(c);
@@ -335,7 +336,7 @@ static void respond(fl_httpd_exchange_t *ex, int status, const fl_buf_t *headers
 }
 
 /* Forgets r's exchange, which is about to be answered (and freed by lib/httpd). */
-static fl_httpd_exchange_t *detach(req_t *r)
+fl_httpd_exchange_t *req_detach(req_t *r)
 {
     fl_httpd_exchange_t *ex = r->ex;
     if (ex)
@@ -347,7 +348,7 @@ static fl_httpd_exchange_t *detach(req_t *r)
 static void on_delay(uv_timer_t *t)
 {
     req_t *r = t->data;
-    fl_httpd_exchange_t *ex = detach(r);
+    fl_httpd_exchange_t *ex = req_detach(r);
     if (ex)
         respond(ex, r->status, &r->headers, r->ctype, &r->body);
     req_release(r);
@@ -367,18 +368,23 @@ static void add_consul_headers(ctx_t *x)
 static void send_now(ctx_t *x, req_t *r)
 {
     if (r) {
-        detach(r);
+        req_detach(r);
         req_release(r);
     }
     respond(x->ex, x->status, &x->headers, x->ctype, &x->body);
 }
 
-void ctx_send(ctx_t *x)
+void ctx_finish(ctx_t *x)
 {
-    fl_consul_t *c = x->c;
     if (!x->answered)
         reply_text(x, 500, "no answer");
     add_consul_headers(x);
+}
+
+void ctx_send(ctx_t *x)
+{
+    fl_consul_t *c = x->c;
+    ctx_finish(x);
     if (!x->ex)
         return;
     req_t *r = fl_httpd_exchange_data(x->ex);

@@ -283,6 +283,8 @@ void ctx_run(fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex);
 /* Sends x's answer, late when the latency fault says so; without an exchange it only completes
  * the answer (Consul's headers) and leaves it in x. */
 void ctx_send(ctx_t *x);
+/* Completes x's answer with Consul's headers, without sending it. */
+void ctx_finish(ctx_t *x);
 void ctx_free(ctx_t *x);
 /* Fills x for the request of exchange ex. Returns 0, FL_ENOMEM or FL_EMALFORMED (a path that
  * does not decode); x is to be freed with ctx_free in every case. */
@@ -305,6 +307,10 @@ struct req {
     int kind;
     const route_t *route; /* REQ_WAIT: the query to evaluate again */
     uint64_t min_index;
+    /* REQ_WAIT: what the answer depends on besides the agent and route (the path and the
+     * query without index and wait), and its hash: waiters with equal ones share an answer */
+    char *share_key;
+    uint64_t share_hash;
     int expired; /* the wait is over (while frozen, it waits for the thaw) */
     /* REQ_DELAY: the answer to send */
     int status;
@@ -315,6 +321,8 @@ req_t *req_new(fl_consul_t *c, fl_consul_agent_t *a, fl_httpd_exchange_t *ex, in
 void req_link(req_t **list, req_t *r);
 void req_unlink(req_t **list, req_t *r);
 void req_release(req_t *r); /* unlinks it from its list and closes it */
+/* Takes r's exchange away from it, to answer it elsewhere (NULL when it has none). */
+fl_httpd_exchange_t *req_detach(req_t *r);
 
 /* ------------------------------------------------------------ blocking queries (blocking.c) ----
  */

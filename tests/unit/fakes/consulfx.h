@@ -37,6 +37,9 @@ typedef struct {
     /* rewrite: when set, every address is answered as rw_addr:rw_port */
     const char *rw_addr;
     int rw_port;
+    /* rewrite: when set (and rw_addr is not), each node is told "<node>.link" and the port
+     * plus 1000, so that every node gets answers of its own */
+    int rw_by_node;
 } fx_t;
 
 typedef struct {
@@ -64,6 +67,11 @@ static inline int fx_rewrite(void *arg, const char *node, const char *addr, int 
                              char *out_addr, size_t out_len, int *out_port)
 {
     fx_t *fx = arg;
+    if (!fx->rw_addr && fx->rw_by_node) {
+        snprintf(out_addr, out_len, "%s.link", node);
+        *out_port = port + 1000;
+        return 1;
+    }
     if (!fx->rw_addr)
         return 0;
     snprintf(out_addr, out_len, "%s", fx->rw_addr);

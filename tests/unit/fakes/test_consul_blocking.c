@@ -1,5 +1,6 @@
 /* Unit tests for the fake Consul's blocking queries: wake-ups right after a write, the wait
- * and its jitter, index semantics, a client leaving while blocked, and the freeze fault. */
+ * and its jitter, index semantics, a client leaving while blocked, the freeze fault, and
+ * answers shared by waiters that ask the same thing (each must still get its own). */
 #include "consulfx.h"
 
 #include "fakes/consul/internal.h" /* to count parked queries */
@@ -258,6 +259,151 @@ START_TEST(many_watchers_woken_together)
 }
 END_TEST
 
+/* What node's agent answers to target now, without blocking and without sharing. */
+static void reference(fx_t *fx, int agent, const char *target, fl_consul_answer_t *ans)
+{
+    ck_assert_int_eq(
+        fl_consul_serve(fx->c, fl_consul_agent_node(fx->a[agent]), "GET", target, NULL, 0, ans), 0);
+}
+
+/* r's answer is exactly what agent would answer to target now: status, index, body. */
+static void expect_as_reference(fx_t *fx, int agent, const char *target, const resp_t *r)
+{
+    fl_consul_answer_t ref;
+    reference(fx, agent, target, &ref);
+    const char *idx = strstr(ref.headers, "X-Consul-Index: ");
+    ck_assert_ptr_nonnull(idx);
+    unsigned long long want = strtoull(idx + 16, NULL, 10);
+    ck_assert_msg(r->status == ref.status, "%s on agent %d: %d, wanted %d", target, agent,
+                  r->status, ref.status);
+    ck_assert_msg(resp_index(r) == want, "%s on agent %d: index %llu, not %llu", target, agent,
+                  resp_index(r), want);
+    /* (bodies cut short: Check's messages are bounded) */
+    ck_assert_msg(r->body.len == ref.body_len && memcmp(r->body.data, ref.body, ref.body_len) == 0,
+                  "%s on agent %d answered\n%.400s\ninstead of\n%.400s", target, agent,
+                  r->body.data, ref.body);
+    fl_consul_answer_free(&ref);
+}
+
+static size_t entries(const resp_t *r)
+{
+    json_t *j = resp_json(r);
+    size_t n = json_array_size(j);
+    json_decref(j);
+    return n;
+}
+
+typedef struct {
+    int agent;
+    const char *target;
+} question_t;
+
+/* Many waiters woken by one write: those asking the same thing share an answer, and every
+ * one still gets exactly what its own question, through its own agent, gets answered. */
+START_TEST(shared_answers_fit_each_watcher)
+{
+    static const question_t qs[] = {
+        {0, "/v1/health/service/web"},
+        {0, "/v1/health/service/web"},
+        {1, "/v1/health/service/web"},
+        {1, "/v1/health/service/web"},
+        {2, "/v1/health/service/web"},
+        {0, "/v1/health/service/web?passing"},
+        {1, "/v1/health/service/web?passing"},
+        {0, "/v1/health/service/web?tag=blue"},
+        {0, "/v1/health/service/web?tag=blue&passing"},
+        {0, "/v1/health/service/web?passing=false"},
+        {0, "/v1/health/service/web?pretty"},
+        {0, "/v1/health/service/web?tag=blue"},
+        {0, "/v1/catalog/service/web"},
+        {2, "/v1/catalog/service/web"},
+        {0, "/v1/health/checks/web"},
+    };
+    enum { N = sizeof qs / sizeof qs[0] };
+    fx_t fx;
+    fx_init(&fx, 3);
+    fx.rw_by_node = 1;
+    /* web-a (blue) is critical, web-b passing */
+    fx_expect(&fx, 1, "PUT", "/v1/agent/service/register",
+              "{\"Name\":\"web\",\"ID\":\"web-a\",\"Address\":\"10.0.0.1\",\"Port\":80,"
+              "\"Tags\":[\"blue\"],\"Check\":{\"TTL\":\"10m\"}}",
+              200);
+    fx_expect(&fx, 2, "PUT", "/v1/agent/service/register",
+              "{\"Name\":\"web\",\"ID\":\"web-b\",\"Address\":\"10.0.0.2\",\"Port\":81}", 200);
+    unsigned long long idx = current_index(&fx, "/v1/health/service/web");
+    resp_t r[N + 1], reg = {0};
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++)
+        start_blocking(&fx, qs[i].agent, qs[i].target, idx, "30s", &r[i]);
+    /* one asks the same as others but is ahead: it must stay parked, until its wait ends */
+    start_blocking(&fx, 0, "/v1/health/service/web", idx + 1000, "1s", &r[N]);
+    size_t n = N + 1;
+    ck_assert(fx_until(&fx, has_waiters, &n, 5000));
+    fx_run_for(&fx, 20);
+    fx_req(&fx, 0, "PUT", "/v1/agent/service/register",
+           "{\"Name\":\"web\",\"ID\":\"web-c\",\"Address\":\"10.0.0.3\",\"Port\":82,"
+           "\"Tags\":[\"BLUE\"]}",
+           &reg);
+    ck_assert_int_eq(reg.status, 200);
+    for (int i = 0; i < N; i++) {
+        ck_assert_msg(fx_wait(&fx, &r[i], 2000), "%s on agent %d: not woken", qs[i].target,
+                      qs[i].agent);
+        ck_assert_uint_gt(resp_index(&r[i]), idx);
+        expect_as_reference(&fx, qs[i].agent, qs[i].target, &r[i]);
+    }
+    ck_assert_int_eq(r[N].done, 0);
+    /* the answers do differ, so the comparisons above mean something */
+    ck_assert_uint_eq(entries(&r[0]), 3);
+    ck_assert_ptr_nonnull(strstr(r[0].body.data, "\"node-1.link\""));
+    ck_assert_ptr_null(strstr(r[0].body.data, "\"node-2.link\""));
+    ck_assert_ptr_nonnull(strstr(r[2].body.data, "\"node-2.link\""));
+    ck_assert_ptr_null(strstr(r[2].body.data, "\"node-1.link\""));
+    ck_assert_uint_eq(entries(&r[5]), 2);
+    ck_assert_uint_eq(entries(&r[7]), 2);
+    ck_assert_uint_eq(entries(&r[8]), 1);
+    ck_assert_uint_eq(entries(&r[9]), 3);
+    ck_assert_ptr_nonnull(strstr(r[10].body.data, "\n    "));
+    ck_assert_ptr_nonnull(strstr(r[12].body.data, "\"ServiceAddress\""));
+    ck_assert_ptr_nonnull(strstr(r[14].body.data, "\"CheckID\""));
+    /* the one ahead is answered at its deadline, with what is there then */
+    ck_assert(fx_wait(&fx, &r[N], 3000));
+    expect_as_reference(&fx, 0, "/v1/health/service/web", &r[N]);
+    for (int i = 0; i <= N; i++)
+        resp_free(&r[i]);
+    resp_free(&reg);
+    fx_close(&fx);
+}
+END_TEST
+
+/* Under the latency fault, woken waiters are held back like every other answer. */
+START_TEST(latency_holds_woken_watchers)
+{
+    enum { N = 4 };
+    fx_t fx;
+    fx_init(&fx, 1);
+    unsigned long long idx = current_index(&fx, "/v1/health/service/web");
+    resp_t r[N], reg = {0};
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < N; i++)
+        start_blocking(&fx, 0, "/v1/health/service/web", idx, "30s", &r[i]);
+    size_t n = N;
+    ck_assert(fx_until(&fx, has_waiters, &n, 5000));
+    fl_consul_set_latency(fx.c, 200 * MS);
+    uint64_t put = uv_hrtime(); /* the write happens at once, its own answer is held too */
+    fx_req(&fx, 0, "PUT", "/v1/agent/service/register", "{\"Name\":\"web\",\"Port\":1}", &reg);
+    for (int i = 0; i < N; i++) {
+        ck_assert(fx_wait(&fx, &r[i], 2000));
+        ck_assert_int_eq(r[i].status, 200);
+        long long late = ms_between(r[i].at, put);
+        ck_assert_msg(late >= 190, "answered %lld ms after the registration was sent", late);
+        ck_assert_uint_eq(entries(&r[i]), 1);
+        resp_free(&r[i]);
+    }
+    resp_free(&reg);
+    fx_close(&fx);
+}
+END_TEST
+
 Suite *consul_blocking_suite(void)
 {
     Suite *s = suite_create("consul_blocking");
@@ -270,6 +416,8 @@ Suite *consul_blocking_suite(void)
     tcase_add_test(tc, client_leaves_while_blocked);
     tcase_add_test(tc, frozen_never_returns_until_thawed);
     tcase_add_test(tc, many_watchers_woken_together);
+    tcase_add_test(tc, shared_answers_fit_each_watcher);
+    tcase_add_test(tc, latency_holds_woken_watchers);
     suite_add_tcase(s, tc);
     return s;
 }
