@@ -300,6 +300,8 @@ static req_t **req_list(req_t *r)
 
 void req_link(req_t **list, req_t *r)
 {
+    if (list == &r->c->waiters)
+        r->c->nwaiters++;
     r->prev = NULL;
     r->next = *list;
     if (*list)
@@ -309,6 +311,8 @@ void req_link(req_t **list, req_t *r)
 
 void req_unlink(req_t **list, req_t *r)
 {
+    if (list == &r->c->waiters && (r->prev || *list == r))
+        r->c->nwaiters--;
     if (r->prev)
         r->prev->next = r->next;
     else if (*list == r)

@@ -250,9 +250,7 @@ static void wake_pass(fl_consul_t *c)
 {
     const state_t *st = cat_view(c);
     groups_t gs = {NULL, 0};
-    size_t n = 0, cap = 16, k = 0;
-    for (req_t *r = c->waiters; r; r = r->next)
-        n++;
+    size_t n = c->nwaiters, cap = 16, k = 0, seen = 0;
     while (cap < 2 * n)
         cap *= 2;
     req_t **rs = NULL;
@@ -272,7 +270,9 @@ static void wake_pass(fl_consul_t *c)
     req_t *next;
     for (req_t *r = c->waiters; r; r = next) {
         next = r->next;
-        group_t *g = gs.v ? group_of(c, &gs, r, st) : NULL;
+        __builtin_prefetch(next); /* fetched while r is looked at */
+        /* (beyond n, the tables might be too small: such a waiter goes on its own) */
+        group_t *g = gs.v && ++seen <= n ? group_of(c, &gs, r, st) : NULL;
         if (!g) {
             evaluate(c, r, st, r->expired);
             continue;

@@ -438,6 +438,7 @@ struct fl_consul {
     size_t hist_start, hist_len;
     fl_consul_agent_t *agents;
     req_t *waiters, *delayed, *held; /* held: writes waiting for the thaw, oldest first */
+    size_t nwaiters;                 /* on the waiters list */
     runner_t *runners;
     flap_t *flaps;
     uv_timer_t wake;        /* re-evaluates waiters on the next loop iteration */

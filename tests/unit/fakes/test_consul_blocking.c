@@ -10,6 +10,7 @@ static size_t waiters(fx_t *fx)
     size_t n = 0;
     for (req_t *r = fx->c->waiters; r; r = r->next)
         n++;
+    ck_assert_uint_eq(fx->c->nwaiters, n);
     return n;
 }
 
