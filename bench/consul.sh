@@ -4,24 +4,25 @@
 #
 #   1. 1,000 concurrent blocking watchers on one service
 #      (GET /v1/health/service/X?index=N&wait=60s) all woken after a registration      < 10 ms
-#      (from the registration's 200 to the last watcher's answer; median of ROUNDS)
+#      (from the registration's 200 to the last watcher's answer; median of REPS x ROUNDS)
 #   2. 100 instances registered with HTTP checks all passing after they listen          < 1 s
 #   3. health queries on one core (wrk -t1, /v1/health/service/X?passing, 5 instances)  >= 20,000/s
 #
-# plus, for target 1, the machine's floor: the same number of answers of the same size written
-# by a bare C loop to as many loopback connections (bench/consulbench floor), which no server
-# can beat. The load tools are bench/consulbench (plain sockets and epoll) and wrk. The fake
-# and the tools run on cores of their own when taskset is there (the fake on core 0); every
-# process this script starts is stopped by its PID; the whole run takes about a minute. It
-# builds nothing:
+# plus, for target 1, the machine's floor: `consulbench floor`, a bare epoll server that writes
+# one prepared answer of the same size to every parked watcher in a plain loop, measured by the
+# same watch tool the same way, in runs alternating with the fake's (REPS of each, medians over
+# all their rounds), so that both see the same load. The load tools are bench/consulbench
+# (plain sockets and epoll) and wrk. The fake and the tools run on cores of their own when
+# taskset is there (the fake on core 0); every process this script starts is stopped by its
+# PID; the whole run takes about a minute. It builds nothing:
 #
 #   bench/consul.sh [BUILD_DIR]      (default: build-bench, else build)
 #
-# Environment: WATCHERS (default 1000), ROUNDS (registrations per watch run, median taken;
-# default 10), INSTANCES (default 100), CHECK_REPS (default 3), DURATION (wrk seconds per run;
-# default 5), WRK_REPS (default 3), WRK_CONNS (default 32), FAULTLINE and CONSULBENCH
-# (binaries other than the build dir's). Exit status: 0 all targets met, 1 a target missed,
-# 2 the benchmark could not run.
+# Environment: WATCHERS (default 1000), ROUNDS (registrations per watch run; default 10), REPS
+# (alternating fake and floor watch runs; default 3), INSTANCES (default 100), CHECK_REPS
+# (default 3), DURATION (wrk seconds per run; default 5), WRK_REPS (default 3), WRK_CONNS
+# (default 32), FAULTLINE and CONSULBENCH (binaries other than the build dir's). Exit status: 0
+# all targets met, 1 a target missed, 2 the benchmark could not run.
 set -u
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,7 @@ if [ -z "$BUILD" ]; then
 fi
 WATCHERS=${WATCHERS:-1000}
 ROUNDS=${ROUNDS:-10}
+REPS=${REPS:-3}
 INSTANCES=${INSTANCES:-100}
 CHECK_REPS=${CHECK_REPS:-3}
 DURATION=${DURATION:-5}
@@ -144,19 +146,46 @@ CHILD0=$CHILD_CPU
 
 # ------------------------------------------------------------ 1. blocking watchers ----
 
+# rounds FILE...: every round's "last watcher +X ms after the 200" of the watch outputs
+rounds() { sed -n 's/.*last watcher +\([0-9.]*\) ms after the 200.*/\1/p' "$@"; }
+# idle FILE...: every round's share of the window the watch tool spent waiting
+idle() { sed -n 's/.*tool idle \([0-9]*\) %.*/\1/p' "$@"; }
+maxof() { sort -g | tail -1; }
+
+# watch_run OUT AGENTS: one watch run (WATCHERS, ROUNDS) on the load tools' core
+watch_run() {
+    "${LOAD_CPU[@]}" timeout 120 "$CONSULBENCH" watch "$2" web "$WATCHERS" "$ROUNDS" >"$1" 2>"$1.err" || {
+        cat "$1" >&2
+        die "consulbench watch failed: $(cat "$1.err")"
+    }
+}
+
+# floor_run OUT: the bare server on the fake's core, watched the same way
+floor_run() {
+    "${FAKE_CPU[@]}" "$CONSULBENCH" floor "$BYTES" >"$1.srv" 2>"$1.srv.err" &
+    local pid=$! addr=
+    PIDS+=("$pid")
+    for _ in $(seq 100); do
+        addr=$(sed -n 's,^floor http://,,p' "$1.srv")
+        [ -n "$addr" ] && break
+        sleep 0.05
+    done
+    [ -n "$addr" ] || die "consulbench floor did not start: $(cat "$1.srv.err")"
+    watch_run "$1" "$addr"
+    stop_pid "$pid"
+}
+
 start_fake 10
-echo "consul.sh: watch      $WATCHERS watchers on node-1, $ROUNDS registrations" >&2
-"${LOAD_CPU[@]}" timeout 120 "$CONSULBENCH" watch "$AGENT1" web "$WATCHERS" "$ROUNDS" \
-    >"$TMP/watch1.out" 2>"$TMP/watch1.err" || {
-    cat "$TMP/watch1.out" >&2
-    die "consulbench watch failed: $(cat "$TMP/watch1.err")"
-}
+BYTES=
+for r in $(seq "$REPS"); do
+    echo "consul.sh: watch      $WATCHERS watchers on node-1, $ROUNDS registrations (rep $r/$REPS)" >&2
+    watch_run "$TMP/watch1.$r.out" "$AGENT1"
+    [ -n "$BYTES" ] || BYTES=$(field answer_bytes "$TMP/watch1.$r.out")
+    echo "consul.sh: floor      $WATCHERS watchers of a bare server, $BYTES-byte answers (rep $r/$REPS)" >&2
+    floor_run "$TMP/floor.$r.out"
+done
 echo "consul.sh: watch      $WATCHERS watchers over 10 agents, $ROUNDS registrations" >&2
-"${LOAD_CPU[@]}" timeout 120 "$CONSULBENCH" watch "$AGENTS" spread "$WATCHERS" "$ROUNDS" \
-    >"$TMP/watch10.out" 2>"$TMP/watch10.err" || {
-    cat "$TMP/watch10.out" >&2
-    die "consulbench watch failed: $(cat "$TMP/watch10.err")"
-}
+watch_run "$TMP/watch10.out" "$AGENTS"
 stop_pid "$FAKE_PID"
 if [ ${#FAKE_CPU[@]} -gt 0 ]; then
     start_fake 1
@@ -165,31 +194,27 @@ if [ ${#FAKE_CPU[@]} -gt 0 ]; then
         2>"$TMP/watchfree.err" || die "consulbench watch failed: $(cat "$TMP/watchfree.err")"
     stop_pid "$FAKE_PID"
 fi
-BYTES=$(field answer_bytes "$TMP/watch1.out")
-echo "consul.sh: floor      $WATCHERS x $BYTES bytes, bare loop, $ROUNDS rounds" >&2
-# the writer on the fake's core, the reader on the load tools' core
-READER_CPU=()
-[ ${#LOAD_CPU[@]} -gt 0 ] && READER_CPU=(1)
-"${FAKE_CPU[@]}" timeout 60 "$CONSULBENCH" floor "$WATCHERS" "$BYTES" "$ROUNDS" "${READER_CPU[@]}" \
-    >"$TMP/floor.out" 2>"$TMP/floor.err" || die "consulbench floor failed: $(cat "$TMP/floor.err")"
-W1=$(field last_after_200_ms_median "$TMP/watch1.out")
-W1MAX=$(field last_after_200_ms_max "$TMP/watch1.out")
-W10=$(field last_after_200_ms_median "$TMP/watch10.out")
-W10MAX=$(field last_after_200_ms_max "$TMP/watch10.out")
-FLOOR=$(field last_ms_median "$TMP/floor.out")
-FLOORMIN=$(field last_ms_min "$TMP/floor.out")
+N1=$((REPS * ROUNDS))
+W1=$(rounds "$TMP"/watch1.*.out | median)
+W1MAX=$(rounds "$TMP"/watch1.*.out | maxof)
+W1IDLE=$(idle "$TMP"/watch1.*.out | median)
+W10=$(rounds "$TMP/watch10.out" | median)
+W10MAX=$(rounds "$TMP/watch10.out" | maxof)
+FLOOR=$(rounds "$TMP"/floor.*.out | median)
+FLOORMAX=$(rounds "$TMP"/floor.*.out | maxof)
+FLOORIDLE=$(idle "$TMP"/floor.*.out | median)
 ok=$(awk -v a="$W1" -v b="$W10" 'BEGIN { print (a < 10 && b < 10) }')
 [ "$ok" = 1 ] || MISSED=1
-row "1. $WATCHERS watchers on 1 agent: registration's 200 → last watcher answered (ms; median of $ROUNDS, max)" \
-    "$W1 (max $W1MAX)" "< 10" "$(pass "$ok")"
-row "… $WATCHERS watchers spread over 10 agents (ms; median, max)" "$W10 (max $W10MAX)" "< 10" "$(pass "$ok")"
+row "1. $WATCHERS watchers on 1 agent: registration's 200 → last watcher answered (ms; median of $N1 rounds over $REPS runs, max)" \
+    "$W1 (max $W1MAX; tool idle $W1IDLE %)" "< 10" "$(pass "$ok")"
+row "… $WATCHERS watchers spread over 10 agents (ms; median of $ROUNDS, max)" "$W10 (max $W10MAX)" "< 10" "$(pass "$ok")"
 if [ -f "$TMP/watchfree.out" ]; then
-    row "… $WATCHERS watchers on 1 agent, nothing pinned (ms; median, max)" \
-        "$(field last_after_200_ms_median "$TMP/watchfree.out") (max $(field last_after_200_ms_max "$TMP/watchfree.out"))" \
+    row "… $WATCHERS watchers on 1 agent, nothing pinned (ms; median of $ROUNDS, max)" \
+        "$(rounds "$TMP/watchfree.out" | median) (max $(rounds "$TMP/watchfree.out" | maxof))" \
         "—" "report only"
 fi
-row "… floor: $WATCHERS × $BYTES B written by a bare C loop, first write → last byte read (ms; median, min)" \
-    "$FLOOR (min $FLOORMIN)" "—" "report only"
+row "… floor: a bare server writing $BYTES B to each, runs alternating with the fake's, measured the same way (ms; median of $N1, max)" \
+    "$FLOOR (max $FLOORMAX; tool idle $FLOORIDLE %)" "—" "report only"
 
 # ------------------------------------------------------------ 2. HTTP checks ----
 
@@ -262,15 +287,15 @@ echo "|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - START)) s; $PINNING; other processes used $OTHERS."
-echo "Raw, watchers on 1 agent:"
-grep '^round' "$TMP/watch1.out" | sed 's/^/    /'
-echo "Raw, watchers over 10 agents:"
-grep '^round' "$TMP/watch10.out" | sed 's/^/    /'
+echo "Raw, watchers on 1 agent and floor, alternating runs (ms after the 200; tool idle %):"
+for r in $(seq "$REPS"); do
+    echo "    fake  run $r: $(rounds "$TMP/watch1.$r.out" | paste -sd' ' -); idle $(idle "$TMP/watch1.$r.out" | paste -sd' ' -)"
+    echo "    floor run $r: $(rounds "$TMP/floor.$r.out" | paste -sd' ' -); idle $(idle "$TMP/floor.$r.out" | paste -sd' ' -); server's write loop $(sed -n 's/.* written in \([0-9.]*\) ms/\1/p' "$TMP/floor.$r.out.srv" | paste -sd' ' -)"
+done
+echo "Raw, watchers over 10 agents: $(rounds "$TMP/watch10.out" | paste -sd' ' -)."
 if [ -f "$TMP/watchfree.out" ]; then
-    echo "Raw, watchers on 1 agent, nothing pinned:"
-    grep '^round' "$TMP/watchfree.out" | sed 's/^/    /'
+    echo "Raw, watchers on 1 agent, nothing pinned: $(rounds "$TMP/watchfree.out" | paste -sd' ' -)."
 fi
-echo "Raw, floor: $(grep '^floor round' "$TMP/floor.out" | sed 's/.* in \([0-9.]*\) ms/\1/' | paste -sd' ' -) ms."
 echo "Raw, checks (ms, first listen → all passing): ${CHECKS[*]}."
 for r in $(seq "$CHECK_REPS"); do grep '^checks:' "$TMP/checks$r.out" | sed 's/^/    /'; done
 echo "Raw, wrk req/s: ${RPS[*]}; fake CPU % of a core: ${FAKECPU[*]}."
