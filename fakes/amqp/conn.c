@@ -228,6 +228,16 @@ void conn_drop(conn_t *c)
     conn_close(c);
 }
 
+/* text cut to what a short string holds (reply texts longer than 255 bytes are cut). */
+static void short_copy(char out[256], const char *text)
+{
+    size_t n = strlen(text);
+    if (n > 255)
+        n = 255;
+    memcpy(out, text, n);
+    out[n] = '\0';
+}
+
 void conn_error(conn_t *c, int code, const char *text, uint16_t class_id, uint16_t method_id)
 {
     if (c->state == C_DEAD || c->state == C_CLOSING)
@@ -240,7 +250,7 @@ void conn_error(conn_t *c, int code, const char *text, uint16_t class_id, uint16
         return;
     }
     char reply[256]; /* a short string: at most 255 bytes go out */
-    snprintf(reply, sizeof reply, "%s", text);
+    short_copy(reply, text);
     fl_amqp_method_frame(conn_out(c), 0, 10, 50, code, reply, class_id, method_id);
     c->state = C_CLOSING;
     /* the client has a second to answer close-ok */
@@ -257,7 +267,7 @@ void channel_error(channel_t *ch, int code, const char *text, uint16_t class_id,
         return;
     broker_event(ch->c->b, "channel %s/%u: %d %s", ch->c->peer, ch->id, code, text);
     char reply[256]; /* a short string: at most 255 bytes go out */
-    snprintf(reply, sizeof reply, "%s", text);
+    short_copy(reply, text);
     fl_amqp_method_frame(conn_out(ch->c), ch->id, 20, 40, code, reply, class_id, method_id);
     /* its messages go back now; the channel number is free again after close-ok */
     while (ch->nconsumers)
