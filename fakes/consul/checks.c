@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fakes/consul/grpccheck.h"
 #include "fakes/consul/internal.h"
 #include "lib/err.h"
 #include "lib/httpc.h"
@@ -46,6 +47,7 @@ struct runner {
     int handles;
     fl_httpc_req_t *http;
     probe_t *probe;
+    grpc_probe_t *grpc;
     /* an HTTP check's URL, parsed */
     char host[128], addr[160];
     int port;
@@ -414,6 +416,40 @@ static void run_tcp(runner_t *r)
     }
 }
 
+/* ------------------------------------------------------------ gRPC ---- */
+
+static void on_grpc(void *arg, int passing, const char *output)
+{
+    runner_t *r = arg;
+    r->grpc = NULL;
+    result(r, passing ? ST_PASSING : ST_CRITICAL, output);
+}
+
+static void grpc_freed(void *arg)
+{
+    fl_consul_t *c = arg;
+    c->handles--;
+    consul_maybe_closed(c);
+}
+
+static void run_grpc(runner_t *r)
+{
+    if (r->grpc)
+        return;
+    char err[256];
+    if (r->def->grpc_use_tls) {
+        result(r, ST_CRITICAL, "gRPC checks over TLS are not supported by this fake");
+        return;
+    }
+    uint64_t timeout = r->def->timeout ? r->def->timeout : DEFAULT_TIMEOUT_NS;
+    r->c->handles++;
+    if (grpc_probe_start(r->c->loop, r->def->grpc, timeout, on_grpc, r, grpc_freed, r->c, &r->grpc,
+                         err, sizeof err) < 0) {
+        r->c->handles--;
+        result(r, ST_CRITICAL, err);
+    }
+}
+
 /* ------------------------------------------------------------ running ---- */
 
 static void run(runner_t *r)
@@ -427,7 +463,7 @@ static void run(runner_t *r)
         run_tcp(r);
         break;
     case RUN_GRPC:
-        result(r, ST_CRITICAL, "gRPC health checks are not supported by this fake yet");
+        run_grpc(r);
         break;
     default:
         snprintf(out, sizeof out, "%s checks are not supported by this fake",
@@ -526,6 +562,10 @@ static void stop(runner_t *r)
         r->probe->r = NULL;
         probe_end(r->probe, ST_CRITICAL, "");
         r->probe = NULL;
+    }
+    if (r->grpc) {
+        grpc_probe_cancel(r->grpc);
+        r->grpc = NULL;
     }
     uv_close((uv_handle_t *)&r->timer, runner_closed);
     uv_close((uv_handle_t *)&r->reap, runner_closed);
