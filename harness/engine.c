@@ -29,6 +29,8 @@
 #define FIELDS_KEY "faultline.fields"
 #define HOOK_EVERY 10000           /* instructions between deadline checks */
 #define LOG_KEEP_BYTES (16 * 1024) /* of each instance's output, kept for reports */
+#define LOG_BEFORE_FAILURE 4096    /* ...or more, to keep this much from before a failure */
+#define LOG_KEEP_MAX (64 * 1024)   /* ...but never more than this */
 
 extern const unsigned char fl_prelude_lua[];
 extern const size_t fl_prelude_lua_len;
@@ -89,9 +91,21 @@ void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n)
         snprintf(out, n, "%s", sc->decl->where);
 }
 
+/* Where each instance's log stood when the scenario first failed, so the reports can show
+ * the lines around the failure rather than only the last ones. */
+static void mark_logs(fl_scenario_t *sc)
+{
+    if (sc->fail_marks || !sc->ninst)
+        return;
+    sc->fail_marks = calloc(sc->ninst, sizeof *sc->fail_marks);
+    for (size_t i = 0; sc->fail_marks && i < sc->ninst; i++)
+        sc->fail_marks[i] = sc->inst[i].log.total;
+}
+
 /* Records a failed assertion: the first one becomes the scenario's message. */
 static void record_failure(fl_scenario_t *sc, const char *where, const char *msg)
 {
+    mark_logs(sc);
     sc->nfailed++;
     if (!sc->res->message) {
         sc->res->message = strdup(msg);
@@ -1250,6 +1264,7 @@ static void timer_closed(uv_handle_t *h)
     for (size_t i = 0; i < sc->ncounters; i++)
         free(sc->counters[i]);
     free(sc->counters);
+    free(sc->fail_marks);
     free(sc);
     done(arg);
 }
@@ -1295,8 +1310,19 @@ static void keep_logs(fl_scenario_t *sc)
             continue;
         fl_log_t *log = &res->logs[res->nlogs];
         log->instance = strdup(inst->name);
-        log->text = fl_ring_tail(&inst->log, LOG_KEEP_BYTES, &log->len);
-        log->truncated = inst->log.total > LOG_KEEP_BYTES;
+        /* the last LOG_KEEP_BYTES, reaching back to LOG_BEFORE_FAILURE before the failure */
+        size_t keep = LOG_KEEP_BYTES;
+        uint64_t mark = sc->fail_marks ? sc->fail_marks[i] : 0;
+        if (sc->fail_marks && inst->log.total - mark + LOG_BEFORE_FAILURE > keep)
+            keep = (size_t)(inst->log.total - mark + LOG_BEFORE_FAILURE);
+        if (keep > LOG_KEEP_MAX)
+            keep = LOG_KEEP_MAX;
+        log->text = fl_ring_tail(&inst->log, keep, &log->len);
+        log->truncated = inst->log.total > log->len;
+        if (sc->fail_marks && mark >= inst->log.total - log->len) {
+            log->marked = 1;
+            log->failure_at = (size_t)(mark - (inst->log.total - log->len));
+        }
         if (log->instance && log->text)
             res->nlogs++;
         else {
@@ -1365,6 +1391,7 @@ static void finish(fl_scenario_t *sc, fl_verdict_t v)
 static void set_error(fl_scenario_t *sc, const char *msg, const char *where, const char *tb)
 {
     fl_scenario_result_t *res = sc->res;
+    mark_logs(sc);
     if (!res->message || sc->nfailed == 0) {
         free(res->message);
         free(res->where);

@@ -66,6 +66,7 @@ typedef struct fl_scenario {
         uint64_t timeout_ns;
     } wait;
     int nfailed;
+    uint64_t *fail_marks;   /* per instance: its log's total bytes when the scenario first failed */
     uint64_t next_fault_id; /* the last fault id handed out (ids start at 1) */
     struct {
         char key[32];

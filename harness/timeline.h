@@ -112,6 +112,8 @@ typedef struct {
     char *text;     /* the last bytes it printed (stdout and stderr interleaved); may hold NULs */
     size_t len;     /* of text (text[len] is a NUL too) */
     int truncated;  /* 1 when older output was dropped from the ring */
+    int marked;     /* 1 when failure_at is known */
+    size_t failure_at; /* offset in text of what it had printed when the scenario first failed */
 } fl_log_t;
 
 typedef struct {

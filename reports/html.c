@@ -139,7 +139,8 @@ static const char css[] =
     ".l-err{stroke:#c0392b}.l-p50{stroke:#2e86c1}.l-p90{stroke:#e6a23c}.l-p99{stroke:#c0392b}"
     ".l-rate{stroke:#c0392b}\n"
     "rect.span{fill:#2e86c1}rect.span.error{fill:#c0392b}rect.span.retry{fill:#e6a23c}\n"
-    ".ev-fail td{color:#c0392b;font-weight:bold}.ev-fault td{color:#5b3fa8}.muted{color:#777}\n"
+    ".fail-mark{color:#c0392b}.ev-fail td{color:#c0392b;font-weight:bold}.ev-fault "
+    "td{color:#5b3fa8}.muted{color:#777}\n"
     ".legend span{margin-right:12px}.sw{display:inline-block;width:10px;height:10px;"
     "margin-right:3px}\n"
     "#controls{margin:8px 0}#controls button{margin-right:4px}\n";
@@ -828,22 +829,56 @@ static void event_log(out_t *o, const fl_scenario_result_t *r, int open)
 }
 
 /* The last `lines` lines (at most LOG_BYTES) of an instance's log. */
-static void log_tail(out_t *o, const fl_log_t *log, size_t lines)
+/* Moves i back over n newlines (to the start of the n-th line before it), not below lo. */
+static size_t lines_back(const char *t, size_t i, size_t lo, size_t n)
+{
+    size_t seen = 0;
+    for (; i > lo; i--)
+        if (t[i - 1] == '\n' && ++seen > n)
+            return i;
+    return lo;
+}
+
+/* Moves i forward over n newlines, not beyond hi. */
+static size_t lines_forward(const char *t, size_t i, size_t hi, size_t n)
+{
+    size_t seen = 0;
+    for (; i < hi; i++)
+        if (t[i] == '\n' && ++seen == n)
+            return i + 1;
+    return hi;
+}
+
+/* Not in the middle of a UTF-8 character. */
+static size_t char_start(const char *t, size_t i, size_t len)
+{
+    while (i > 0 && i < len && ((unsigned char)t[i] & 0xc0) == 0x80)
+        i++;
+    return i;
+}
+
+/* An instance's log: with a failure mark (failing scenarios), the lines around the moment
+ * the scenario failed, with a marker there; otherwise the last `lines` lines. At most
+ * LOG_BYTES either way. */
+static void log_excerpt(out_t *o, const fl_log_t *log, size_t lines, int around_failure)
 {
     const char *t = str(log->text);
-    size_t len = log->text ? log->len : 0;
-    size_t start = len > LOG_BYTES ? len - LOG_BYTES : 0, seen = 0, total = 0;
+    size_t len = log->text ? log->len : 0, total = 0;
     for (size_t i = 0; i < len; i++)
         total += t[i] == '\n';
     if (len && t[len - 1] != '\n')
         total++;
-    for (size_t i = len; i > start; i--)
-        if (t[i - 1] == '\n' && i < len && ++seen == lines) {
-            start = i;
-            break;
-        }
-    while (start > 0 && start < len && ((unsigned char)t[start] & 0xc0) == 0x80)
-        start++; /* not in the middle of a character */
+    size_t lo = len > LOG_BYTES ? len - LOG_BYTES : 0, start, end = len, mark = len + 1;
+    if (around_failure && log->marked && log->failure_at <= len) {
+        mark = log->failure_at;
+        start = lines_back(t, mark, mark > LOG_BYTES / 2 ? mark - LOG_BYTES / 2 : 0, lines * 2 / 3);
+        end = lines_forward(t, mark, len - mark > LOG_BYTES / 2 ? mark + LOG_BYTES / 2 : len,
+                            lines - lines * 2 / 3);
+    } else {
+        start = len ? lines_back(t, len - (t[len - 1] == '\n'), lo, lines - 1) : 0;
+    }
+    start = char_start(t, start, len);
+    end = char_start(t, end, len);
     put(o, "<div class=\"instance-log\" data-instance=\"");
     attr(o, log->instance);
     put(o, "\"><b>");
@@ -851,12 +886,28 @@ static void log_tail(out_t *o, const fl_log_t *log, size_t lines)
     put(o, "</b> <span class=\"muted\">");
     if (!len)
         put(o, "(empty)");
+    else if (mark <= len)
+        putf(o, "(the lines around the failure%s)",
+             log->truncated ? "; older output was dropped" : "");
     else if (start > 0 || log->truncated)
         putf(o, "(last lines only%s)", log->truncated ? "; older output was dropped" : "");
     else
         putf(o, "(%zu line%s)", total, total == 1 ? "" : "s");
     put(o, "</span><pre class=\"log\">");
-    text_n(o, t + start, len - start);
+    if (mark <= len) {
+        if (start > 0)
+            put(o, "<span class=\"muted\">[earlier lines left out]</span>\n");
+        text_n(o, t + start, mark - start);
+        if (mark > 0 && t[mark - 1] != '\n')
+            put(o, "\n");
+        put(o, "<b class=\"fail-mark\">&#9472;&#9472; the scenario failed here &#9472;&#9472;"
+               "</b>\n");
+        text_n(o, t + mark, end - mark);
+        if (end < len)
+            put(o, "<span class=\"muted\">[later lines left out]</span>");
+    } else {
+        text_n(o, t + start, end - start);
+    }
     put(o, "</pre></div>\n");
 }
 
@@ -948,7 +999,7 @@ static void scenario_section(out_t *o, const fl_run_result_t *run, size_t idx)
         putf(o, "<details class=\"logs\"%s><summary>Instance logs (%zu)</summary>\n",
              bad ? " open" : "", r->nlogs);
         for (size_t i = 0; i < r->nlogs; i++)
-            log_tail(o, &r->logs[i], bad ? LOG_LINES_FAIL : LOG_LINES_PASS);
+            log_excerpt(o, &r->logs[i], bad ? LOG_LINES_FAIL : LOG_LINES_PASS, bad);
         put(o, "</details>\n");
     }
     put(o, "</details>\n");

@@ -279,6 +279,16 @@ static void scenario(out_t *o, const fl_scenario_result_t *r)
         key(o, ",", "text");
         str_n(o, l->text, l->text ? l->len : 0);
         kv_bool(o, ",", "truncated", l->truncated);
+        /* a line number, not a byte offset: escaping changes offsets, never newlines */
+        key(o, ",", "failure_line");
+        if (l->marked && l->text && l->failure_at <= l->len) {
+            size_t line = 0;
+            for (size_t k = 0; k < l->failure_at; k++)
+                line += l->text[k] == '\n';
+            putf(o, "%zu", line);
+        } else {
+            put(o, "null");
+        }
         put(o, "}");
     }
     put(o, "]}");

@@ -34,6 +34,7 @@ expect_fgrep '<line class="instant"' "$H"
 expect_fgrep '<circle class="assert fail"' "$H"
 expect_fgrep '<circle class="assert ok"' "$H"
 expect_fgrep '<table class="faults">' "$H"
+expect_fgrep 'the scenario failed here' "$H"
 expect_fgrep 'tag[&lt;script&gt;alert(1)&lt;/script&gt;] bidi[\xe2\x80\xae]' "$H"
 expect_no_fgrep '<script>alert' "$H"
 expect_no_grep '(href|src|action)="?[a-z]+:' "$H" # text may quote URLs; nothing links out
@@ -89,6 +90,14 @@ nasty = [l for l in fails["logs"] if l["instance"] == "nasty-1"][0]["text"]
 check("nul[\x00] esc[\x1b[31m] ff[\\xff]" in nasty, "nasty log %r" % nasty)
 check("bidi[\u202e]" in nasty, "bidi kept as a character in JSON %r" % nasty)
 check(sc["skipped"]["verdict"] == "skip", "skip")
+check(fails["logs"] and all(l["failure_line"] is not None for l in fails["logs"]),
+      "failing scenario: every log marked where the failure came %r" %
+      [(l["instance"], l["failure_line"]) for l in fails["logs"]])
+check(all(l["failure_line"] is None for l in copes["logs"]), "passing scenario: no mark")
+cl = [l for l in fails["logs"] if l["instance"] == "client-1"][0]
+before = "\n".join(cl["text"].split("\n")[:cl["failure_line"]])
+check("stopping on SIGTERM" not in before and "stopping on SIGTERM" in cl["text"],
+      "the mark comes before teardown: %r" % cl)
 
 x = JUnitXml.fromfile(xml)
 suite = list(x)[0]

@@ -59,6 +59,7 @@ static inline void fx_log(fl_scenario_result_t *r, const char *instance, const c
     fl_log_t *logs = realloc(r->logs, (r->nlogs + 1) * sizeof *logs);
     ck_assert_ptr_nonnull(logs);
     r->logs = logs;
+    memset(&logs[r->nlogs], 0, sizeof logs[r->nlogs]);
     logs[r->nlogs].instance = strdup(instance);
     logs[r->nlogs].text = strdup(text);
     logs[r->nlogs].len = strlen(text);

@@ -69,5 +69,8 @@ if len(sys.argv) > 3 and sys.argv[3] == "rich":
                  "utf8 h\u00e9llo \u2713 \U0001f4a5\n", "<script>alert(1)</script> bidi[\u202e]"]:
         check(want in log, "log lacks %r" % want)
     check(skip["message"] == "not today" and skip["events"] == [], "skipped")
+    gw = [l for l in fail["logs"] if l["instance"] == "gateway-1"][0]
+    check(gw["failure_line"] == 50 and gw["text"].split("\n")[50] == "gw 051", "failure_line")
+    check(fail["logs"][0]["failure_line"] is None, "no mark, no failure_line")
     check(fail["topology"].startswith("gateway (needs users)"), "topology")
     check(quiet["failure_event"] is None, "no failure event when passed")

@@ -150,7 +150,12 @@ static inline void rx_build(fl_run_result_t *run)
             FL_SPAN_CLIENT, 3.07, 0.05, FL_STATUS_OK, 0, NULL, NULL);
 
     fx_log(r, "users-1", FX_NASTY_LOG "\n" RX_SCRIPT " " RX_BIDI "\n", 0);
-    fx_log(r, "gateway-1", "gateway listening\n", 0);
+    char lines[2048] = "";
+    for (int i = 1; i <= 100; i++)
+        snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "gw %03d\n", i);
+    fx_log(r, "gateway-1", lines, 0);
+    r->logs[r->nlogs - 1].marked = 1; /* the failure came after line 50 */
+    r->logs[r->nlogs - 1].failure_at = 50 * 7;
 
     r = fx_scenario(run, FX_PART, "skipped one", FL_VERDICT_SKIP, 0);
     r->message = fx_strdup("not today");

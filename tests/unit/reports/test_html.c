@@ -268,6 +268,28 @@ START_TEST(empty_run_and_errors)
 }
 END_TEST
 
+/* A failing scenario's logs show the lines around the failure, marked; others the tail. */
+START_TEST(logs_around_the_failure)
+{
+    fl_run_result_t run;
+    rx_build(&run);
+    char *doc = render(&run, NULL);
+    char *gw = strstr(doc, "<div class=\"instance-log\" data-instance=\"gateway-1\">");
+    ck_assert_ptr_nonnull(gw);
+    char *end = strstr(gw, "</div>");
+    *end = '\0';
+    HAS(gw, "(the lines around the failure)");
+    HAS(gw, "[earlier lines left out]</span>\ngw 011\n");
+    HAS(gw, "gw 050\n<b class=\"fail-mark\">&#9472;&#9472; the scenario failed here");
+    HAS(gw, "</b>\ngw 051\n");
+    HAS(gw, "gw 070\n<span class=\"muted\">[later lines left out]</span></pre>");
+    HASNT(gw, "gw 010");
+    HASNT(gw, "gw 071");
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *html_suite(void)
 {
     Suite *s = suite_create("html");
@@ -278,6 +300,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, charts_faults_waterfalls);
     tcase_add_test(tc, self_contained);
     tcase_add_test(tc, untrusted_bytes);
+    tcase_add_test(tc, logs_around_the_failure);
     tcase_add_test(tc, soak_stays_small);
     tcase_add_test(tc, empty_run_and_errors);
     suite_add_tcase(s, tc);
