@@ -131,7 +131,8 @@ static const char css[] =
     ".st-none{fill:#eee}.st-starting{fill:#a8d5a8}.st-up{fill:#3c9a3c}.st-paused{fill:#e6a23c}"
     ".st-down{fill:#d98880}\n"
     "rect.fault{fill:#7a5cc7;fill-opacity:.75}rect.band{fill:#7a5cc7;fill-opacity:.08}"
-    "line.instant{stroke:#7a5cc7;stroke-dasharray:3 2}\n"
+    "line.instant{stroke:#7a5cc7;stroke-dasharray:3 2}line.failure{stroke:#c0392b;"
+    "stroke-width:1.5}\n"
     "circle.assert{stroke:#fff;stroke-width:1}circle.ok{fill:#2a7d2a}circle.fail{fill:#c0392b}"
     "\n"
     ".axis line{stroke:#999}.axis text,.lbl{fill:#333}.grid{stroke:#eee}\n"
@@ -402,6 +403,19 @@ static void timeline_svg(out_t *o, const fl_scenario_result_t *r, uint64_t end_n
         putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">+%zu more instances</text>", marks_y - 2,
              nlanes - shown_lanes);
 
+    /* the instant the verdict is attributed to, across every lane */
+    size_t fe = fl_text_failure_end(r);
+    if (r->verdict == FL_VERDICT_FAIL && fe > 0 && fe <= r->nevents &&
+        r->events[fe - 1].kind == FL_EV_ASSERT && !r->events[fe - 1].ok) {
+        double x = xpos(r->events[fe - 1].t_ns, end_ns);
+        put(o, "<line class=\"failure\" x1=\"");
+        num(o, x, 1);
+        put(o, "\" x2=\"");
+        num(o, x, 1);
+        putf(o, "\" y1=\"%g\" y2=\"%g\"><title>the scenario failed here (", top, marks_y + 18);
+        ns_secs(o, r->events[fe - 1].t_ns);
+        put(o, "s)</title></line>");
+    }
     putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">assertions</text>", marks_y + 13);
     size_t drawn = 0;
     for (size_t i = 0; i < r->nevents; i++) {

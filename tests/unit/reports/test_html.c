@@ -121,6 +121,8 @@ START_TEST(timeline)
     HAS(svg, "<title>FAILED: error rate below 1%: 0.2 &amp; &lt;rising&gt; (5.000s");
     /* x positions: 5.0s of 7.0s over the plot */
     HAS(svg, "<circle class=\"assert fail\" cx=\"748.6\"");
+    HAS(svg, "<line class=\"failure\" x1=\"748.6\" x2=\"748.6\"");
+    ck_assert_uint_eq(count(svg, "<line class=\"failure\""), 1);
     free(doc);
     fl_run_result_free(&run);
 }
