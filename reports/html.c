@@ -146,7 +146,8 @@ static const char css[] =
     "margin-right:3px}\n"
     "#controls{margin:8px 0}#controls button{margin-right:4px}\n";
 
-/* Filtering only: without scripts the controls stay hidden and everything is shown. */
+/* Filtering, and unfolding the scenario a summary link points at; without scripts the
+ * controls stay hidden, everything is shown, and a click on a heading unfolds it. */
 static const char script[] =
     "(function(){var c=document.getElementById('controls');if(!c)return;c.hidden=false;\n"
     "var q=document.getElementById('q'),mode='all';\n"
@@ -162,7 +163,10 @@ static const char script[] =
     "'details.scenario').forEach(function(d){d.open=true;});};\n"
     "document.getElementById('close-all').onclick=function(){document.querySelectorAll("
     "'details.scenario').forEach(function(d){d.open=false;});};\n"
-    "q.oninput=show;})();\n";
+    "q.oninput=show;\n"
+    "function openHash(){var e=location.hash&&document.getElementById(location.hash.slice(1));"
+    "if(e&&e.tagName==='DETAILS')e.open=true;}\n"
+    "window.addEventListener('hashchange',openHash);openHash();})();\n";
 
 static void timestamp(out_t *o, uint64_t unix_ms)
 {

@@ -60,6 +60,12 @@ expect_fgrep '<div id="controls">' "$D"
 # nothing a service printed became an element
 expect_no_fgrep '<script>alert' "$D"
 
+# A link to a folded (passing) scenario unfolds it.
+expect_no_grep '<details class="scenario pass" id="s-1"[^>]* open' "$D"
+chromium --dump-dom "file://$H#s-1"
+cp "$FL_TMP/c.out" "$FL_TMP/dom-hash.html"
+expect_grep '<details class="scenario pass" id="s-1"[^>]* open=""' "$FL_TMP/dom-hash.html"
+
 # Without its script (headless Chromium needs scripts on to dump or capture, so the script is
 # cut out of a copy): everything is still there to read, and the controls stay hidden.
 NS="$FL_TMP/noscript.html"
