@@ -4,6 +4,7 @@
  * closed before its memory is freed. */
 #include "services/runtime/grpc_server.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -711,6 +712,8 @@ static void conn_on_closed(fl_h2io_t *io)
         conn->next->prev = conn->prev;
     s->nconns--;
     free(conn);
+    if (s->nconns == 0)
+        malloc_trim(0); /* idle again: what the connections used goes back to the system */
     maybe_done(s);
 }
 

@@ -9,8 +9,9 @@
 # Writes OUTDIR/greeter-server-go and OUTDIR/greeter-client-go; CACHEDIR keeps Go's build
 # cache between runs (default OUTDIR/go-cache). Exit 0 built, 1 failed, 3 a tool is missing.
 set -eu
-out=$1
-cache=${2:-$out/go-cache}
+mkdir -p "$1" "${2:-$1/go-cache}"
+out=$(cd "$1" && pwd)
+cache=$(cd "${2:-$out/go-cache}" && pwd)
 src=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$src/../../.." && pwd)
 for t in go protoc protoc-gen-go; do
