@@ -10,6 +10,7 @@
  * all, so a 30-minute soak stays a few hundred kilobytes. */
 #include "reports/report.h"
 
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1025,7 +1026,24 @@ static void scenario_section(out_t *o, const fl_run_result_t *run, size_t idx)
     fl_derive_lanes_free(lanes, nlanes);
 }
 
+/* SVG coordinates go through printf's %g, which follows LC_NUMERIC: a scenario calling
+ * os.setlocale("de_DE.UTF-8") would turn "12.5" into "12,5" and break every drawing. The
+ * page is rendered under the C locale (for this thread only), whatever the process's is. */
+static int render(const fl_run_result_t *run, fl_buf_t *out);
+
 int fl_html_write_buf(const fl_run_result_t *run, fl_buf_t *out)
+{
+    locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    locale_t old = c ? uselocale(c) : (locale_t)0;
+    int rc = render(run, out);
+    if (c) {
+        uselocale(old);
+        freelocale(c);
+    }
+    return rc;
+}
+
+static int render(const fl_run_result_t *run, fl_buf_t *out)
 {
     out_t o = {out, 0};
     size_t start = out->len;

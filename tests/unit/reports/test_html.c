@@ -4,6 +4,7 @@
  * every hostile byte, and stays small for a 30-minute soak. The browser test
  * (tests/integration/test_browser.sh) checks the same page in a real Chromium. */
 #include <check.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,6 +293,44 @@ START_TEST(logs_around_the_failure)
 }
 END_TEST
 
+/* A scenario may call os.setlocale: a comma-decimal LC_NUMERIC must not reach the SVG. The
+ * locale is compiled into a temp folder (localedef, LOCPATH), as the machine may have none. */
+START_TEST(locale_independent)
+{
+    tmp_t t;
+    tmp_open(&t, "de_DE.UTF-8");
+    char *argv[] = {"localedef", "-i", "de_DE", "-f", "UTF-8", t.path, NULL};
+    if (run_tool(argv, 1) != 0) {
+        fprintf(stderr, "note: localedef could not build de_DE.UTF-8; locale test skipped\n");
+        tmp_close(&t);
+        return;
+    }
+    ck_assert_int_eq(setenv("LOCPATH", t.dir, 1), 0);
+    ck_assert_ptr_nonnull(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+    char probe[16];
+    snprintf(probe, sizeof probe, "%g", 12.5);
+    ck_assert_str_eq(probe, "12,5"); /* the trap is armed */
+    fl_run_result_t run;
+    rx_build(&run);
+    char *doc = render(&run, NULL);
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    HAS(doc, "<svg class=\"timeline\" viewBox=\"0 0 1000 ");
+    HASNT(doc, " y=\"22,");
+    HASNT(doc, "height=\"12,");
+    char *svg = strstr(doc, "<svg class=\"timeline\"");
+    ck_assert_ptr_nonnull(svg);
+    char *end = strstr(svg, "</svg>");
+    *end = '\0';
+    for (char *p = svg; (p = strstr(p, "=\"")); p += 2)
+        ck_assert_msg(!(p[2] >= '0' && p[2] <= '9' && strcspn(p + 2, ",\"") < strcspn(p + 2, "\"")),
+                      "a comma in a number: %.40s", p);
+    free(doc);
+    fl_run_result_free(&run);
+    tmp_close(&t);
+}
+END_TEST
+
 static Suite *html_suite(void)
 {
     Suite *s = suite_create("html");
@@ -303,6 +342,7 @@ static Suite *html_suite(void)
     tcase_add_test(tc, self_contained);
     tcase_add_test(tc, untrusted_bytes);
     tcase_add_test(tc, logs_around_the_failure);
+    tcase_add_test(tc, locale_independent);
     tcase_add_test(tc, soak_stays_small);
     tcase_add_test(tc, empty_run_and_errors);
     suite_add_tcase(s, tc);
