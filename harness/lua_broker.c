@@ -53,7 +53,7 @@ void fl_sc_broker_url(fl_scenario_t *sc, size_t i, char *out, size_t n)
     for (size_t k = 0; k < sc->nlinks; k++) {
         fl_sc_link_t *sl = &sc->links[k];
         if (sl->client == i && sl->server == sc->ninst) {
-            snprintf(out, n, "amqp://guest:guest@%s:%d/", sl->link.listen_host,
+            snprintf(out, n, "amqp://guest:guest@%s:%d", sl->link.listen_host,
                      sl->link.listen_port);
             return;
         }

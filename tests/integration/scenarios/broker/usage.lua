@@ -34,7 +34,7 @@ end)
 scenario("every instance reaches the broker through its own link", function(t)
   t:eventually(function() return t:log("show-1"):find("amqp=[amqp://guest:guest@127.", 1, true) end,
     "3s", "AMQP_URL is a link address")
-  local url = t:log("show-1"):match("amqp=%[amqp://guest:guest@([%d.:]+)/%]")
+  local url = t:log("show-1"):match("amqp=%[amqp://guest:guest@([%d.:]+)%]")
   local links = t:link("show-1", "broker"):stats().links
   local name, st = next(links)
   t:expect(name == "show-1->broker", "the link is named show-1->broker, got " .. tostring(name))
