@@ -51,6 +51,7 @@ struct fl_grpc_backend {
     cconn_t *conns;        /* every open connection, the current one included */
     fl_grpc_call_t *queue; /* calls waiting for conn to connect */
     size_t inflight;
+    size_t calls; /* calls not yet freed (their timers close after they end) */
     uint64_t nconns;
     int failed; /* the last connection attempt failed */
     int removed;
@@ -141,7 +142,7 @@ static void maybe_channel_closed(fl_grpc_channel_t *ch)
 static void maybe_free_removed(fl_grpc_backend_t *be)
 {
     fl_grpc_channel_t *ch = be->ch;
-    if (!be->removed || be->conns || be->queue || be->inflight || ch->closing)
+    if (!be->removed || be->conns || be->queue || be->calls || ch->closing)
         return;
     if (be->prev)
         be->prev->next = be->next;
@@ -193,6 +194,7 @@ static void on_call_timer_closed(uv_handle_t *h)
     fl_buf_free(&c->body);
     free(c);
     ch->handles--;
+    be->calls--;
     maybe_free_removed(be);
     maybe_channel_closed(ch);
 }
@@ -439,6 +441,7 @@ int fl_grpc_call_start(fl_grpc_backend_t *be, const fl_grpc_call_opts_t *o, fl_g
     uv_timer_init(ch->loop, &c->timer);
     c->timer.data = c;
     ch->handles++;
+    be->calls++;
     be->inflight++;
     c->start_ns = uv_hrtime();
     c->timeout_ns = o->timeout_ns;
@@ -916,7 +919,9 @@ void fl_grpc_channel_remove(fl_grpc_channel_t *ch, fl_grpc_backend_t *be)
         cconn_t *conn = be->conn;
         conn->state = CONN_DRAINING;
         be->conn = NULL;
-        nghttp2_session_terminate_session2(conn->io.session, 0, NGHTTP2_NO_ERROR);
+        /* a client's GOAWAY names no stream of ours: the calls in flight go on, and the
+         * connection closes once they are done (nghttp2 wants nothing more then) */
+        nghttp2_submit_goaway(conn->io.session, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
         if (!conn->calls)
             conn_close(conn, FL_GRPC_UNAVAILABLE, "backend removed");
         else
