@@ -20,7 +20,7 @@ test: build
 
 demo: build
 	@mkdir -p out
-	$(BUILD)/bin/faultline run --junit out/junit.xml --html out/report.html --json out/report.json scenarios/demo
+	$(BUILD)/bin/faultline run --junit out/junit.xml --html out/report.html --json out/report.json scenarios/demo scenarios/shop
 
 asan:
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DFL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug" test

@@ -5,12 +5,11 @@
 -- replica is hidden by retries (no request fails) and leaves the gateway's view; connections
 -- reset on the way to one replica are hidden by retries; a replica cut off by a partition is
 -- routed around.
-local procs = require "procs"
 
--- SHOP_BUG (set by test_shop.sh) puts a FAULTLINE_BUG into every service, to see a check
+-- SHOP_BUG (e.g. SHOP_BUG=no-retry faultline run scenarios/shop) puts a FAULTLINE_BUG into every service, to see a check
 -- catch the defect it exists for.
 local function env(extra)
-  local e = { FL_IT_MARK = procs.mark, SVC_CHECK_INTERVAL = "100ms", OTEL_SDK_DISABLED = "true",
+  local e = { FL_IT_MARK = os.getenv("IT_MARK"), SVC_CHECK_INTERVAL = "100ms", OTEL_SDK_DISABLED = "true",
               FAULTLINE_BUG = os.getenv("SHOP_BUG") or "" }
   for k, v in pairs(extra or {}) do e[k] = v end
   return e

@@ -5,12 +5,11 @@
 -- own link. A curl loop posts 30 orders. Checked: every accepted order ends paid and is
 -- charged exactly once — on a healthy broker, across a broker restart, with deliveries
 -- duplicated, and with a payments replica crashing mid-flow.
-local procs = require "procs"
 
 local ORDERS_DB, PAYMENTS_DB = os.tmpname(), os.tmpname()
 
 local function env(extra)
-  local e = { FL_IT_MARK = procs.mark, SVC_CHECK_INTERVAL = "100ms", OTEL_SDK_DISABLED = "true",
+  local e = { FL_IT_MARK = os.getenv("IT_MARK"), SVC_CHECK_INTERVAL = "100ms", OTEL_SDK_DISABLED = "true",
               FAULTLINE_BUG = os.getenv("SHOP_BUG") or "" }
   for k, v in pairs(extra or {}) do e[k] = v end
   return e
