@@ -204,12 +204,12 @@ CONF
         sh -c 'cd "$1" && exec "$2"' sh "$RMQ_DIR" "$RMQ_SERVER" >"$RMQ_DIR/server.out" 2>&1 </dev/null &
     RMQ_PID=$!
     it_track "$RMQ_PID"
-    wait_until 30 rmq_ready_or_gone
+    wait_until 60 rmq_ready_or_gone
     [ -n "$RMQ_BEAM_PID" ] && it_track "$RMQ_BEAM_PID"
     RMQ_EPMD_PID=$(listener_pid "$RMQ_EPMD_PORT" epmd)
     [ -n "$RMQ_EPMD_PID" ] && it_track "$RMQ_EPMD_PID"
     if ! rmq_listening; then
-        fail "RabbitMQ does not accept AMQP on 127.0.0.1:$RMQ_PORT after 30 s"
+        fail "RabbitMQ does not accept AMQP on 127.0.0.1:$RMQ_PORT after 60 s"
         show "$RMQ_DIR/server.out"
         show "$(ls "$RMQ_DIR"/log/*.log 2>/dev/null | head -n 1)" 60
         stop_rabbitmq
