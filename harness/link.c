@@ -578,6 +578,14 @@ static int splice_ready(fl_link_t *l)
     return l->splice_state == 1;
 }
 
+/* Closes the link's kernel pipe: its connections copy through the scratch buffer from now on. */
+static void splice_give_up(fl_link_t *l)
+{
+    close(l->splice_pipe[0]);
+    close(l->splice_pipe[1]);
+    l->splice_state = -1;
+}
+
 /* Empties the link's pipe of n bytes nobody will write: the next connection must find it
  * empty. Gives up splicing on this link if the pipe misbehaves. */
 static void splice_discard(fl_link_t *l, size_t n)
@@ -586,9 +594,7 @@ static void splice_discard(fl_link_t *l, size_t n)
     while (n > 0) {
         ssize_t r = read(l->splice_pipe[0], sink, n < sizeof sink ? n : sizeof sink);
         if (r <= 0 && errno != EINTR) {
-            close(l->splice_pipe[0]);
-            close(l->splice_pipe[1]);
-            l->splice_state = -1;
+            splice_give_up(l);
             return;
         }
         if (r > 0)
@@ -620,6 +626,10 @@ static size_t splice_once(fl_pipe_t *p)
     while (n < 0 && errno == EINTR);
     if (n == 0) {
         source_eof(p);
+        return 0;
+    }
+    if (n < 0 && (errno == EINVAL || errno == ENOSYS)) { /* a sandbox without splice */
+        splice_give_up(l); /* the bytes wait in the socket; the next read copies them */
         return 0;
     }
     if (n < 0) {
