@@ -655,3 +655,19 @@ int fl_http_query_param(const char *query, size_t len, const char *name, char *o
     }
     return FL_ENOTFOUND;
 }
+
+int fl_http_header_u64(const fl_http_header_t *headers, size_t n, const char *name, uint64_t *out)
+{
+    size_t len;
+    const char *v = fl_http_header_get(headers, n, name, &len);
+    uint64_t x = 0;
+    if (!v || len == 0 || len > 20)
+        return FL_EMALFORMED;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
+            return FL_EMALFORMED;
+        x = x * 10 + (uint64_t)(v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}

@@ -89,6 +89,9 @@ int fl_http_chunked_decode(fl_http_chunked_t *st, char *buf, size_t *len);
  * when len is not NULL. */
 const char *fl_http_header_get(const fl_http_header_t *headers, size_t n, const char *name,
                                size_t *len);
+/* A header's value as a decimal number (no sign, no blanks, fits in 64 bits): 0 and *out,
+ * or FL_EMALFORMED when the header is absent or not such a number. */
+int fl_http_header_u64(const fl_http_header_t *headers, size_t n, const char *name, uint64_t *out);
 
 /* The reason phrase for a status code ("Not Found"), or "" for a code it does not know. */
 const char *fl_http_status_text(int status);

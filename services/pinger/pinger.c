@@ -653,23 +653,6 @@ static int endpoint_set(endpoint_t *ep, const char *host, int port)
     return FL_ESYNTAX;
 }
 
-/* X-Consul-Index as a number: 0, or FL_EMALFORMED when absent or not a decimal number. */
-static int answer_index(const fl_httpc_result_t *res, uint64_t *out)
-{
-    size_t len;
-    const char *v = fl_http_header_get(res->headers, res->nheaders, "X-Consul-Index", &len);
-    uint64_t n = 0;
-    if (!v || len == 0 || len > 20)
-        return FL_EMALFORMED;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9' || n > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
-            return FL_EMALFORMED;
-        n = n * 10 + (uint64_t)(v[i] - '0');
-    }
-    *out = n;
-    return 0;
-}
-
 /* The endpoints a health answer lists: each entry's Service.Address (Node.Address when that
  * is empty) and Service.Port, once each, in the answer's order. Entries without a usable IP
  * address and port are skipped with a line. FL_EMALFORMED (with *why) or FL_ENOMEM. */
@@ -770,7 +753,7 @@ static void on_health(void *arg, const fl_httpc_result_t *res)
         query_failed(p, why);
         return;
     }
-    if (answer_index(res, &index)) {
+    if (fl_http_header_u64(res->headers, res->nheaders, "X-Consul-Index", &index)) {
         query_failed(p, "no valid X-Consul-Index in the answer");
         return;
     }

@@ -284,23 +284,6 @@ static void query_failed(fl_cc_watch_t *w, const char *why)
     uv_timer_start(&w->timer, on_query_timer, ms, 0);
 }
 
-/* X-Consul-Index as a number: 0, or FL_EMALFORMED when absent or not a decimal number. */
-static int answer_index(const fl_httpc_result_t *res, uint64_t *out)
-{
-    size_t len;
-    const char *v = fl_http_header_get(res->headers, res->nheaders, "X-Consul-Index", &len);
-    uint64_t n = 0;
-    if (!v || len == 0 || len > 20)
-        return FL_EMALFORMED;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9' || n > (UINT64_MAX - (uint64_t)(v[i] - '0')) / 10)
-            return FL_EMALFORMED;
-        n = n * 10 + (uint64_t)(v[i] - '0');
-    }
-    *out = n;
-    return 0;
-}
-
 /* The "ip:port" of each entry of a health answer (Service.Address, else Node.Address), once
  * each, into addrs (strings in store). Returns the count, or -1 for an answer that is not a
  * JSON array. */
@@ -346,7 +329,7 @@ static void on_health(void *arg, const fl_httpc_result_t *res)
         query_failed(w, why);
         return;
     }
-    if (answer_index(res, &index)) {
+    if (fl_http_header_u64(res->headers, res->nheaders, "X-Consul-Index", &index)) {
         query_failed(w, "no valid X-Consul-Index in the answer");
         return;
     }

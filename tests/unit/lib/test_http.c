@@ -558,6 +558,21 @@ START_TEST(query_param)
 }
 END_TEST
 
+START_TEST(header_u64)
+{
+    fl_http_header_t h[3] = {{"X-Consul-Index", 14, "42", 2},
+                             {"X-Big", 5, "18446744073709551616", 20},
+                             {"X-Neg", 5, "-1", 2}};
+    uint64_t v = 7;
+    ck_assert_int_eq(fl_http_header_u64(h, 3, "x-consul-index", &v), 0);
+    ck_assert_uint_eq(v, 42);
+    ck_assert_int_eq(fl_http_header_u64(h, 3, "X-Big", &v), FL_EMALFORMED); /* 2^64 */
+    ck_assert_int_eq(fl_http_header_u64(h, 3, "X-Neg", &v), FL_EMALFORMED);
+    ck_assert_int_eq(fl_http_header_u64(h, 3, "X-None", &v), FL_EMALFORMED);
+    ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
 static Suite *http_suite(void)
 {
     Suite *s = suite_create("http");
@@ -592,6 +607,7 @@ static Suite *http_suite(void)
     tcase_add_test(tc, status_text);
     tcase_add_test(tc, url_decode);
     tcase_add_test(tc, query_param);
+    tcase_add_test(tc, header_u64);
     suite_add_tcase(s, tc);
     return s;
 }
