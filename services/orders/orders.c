@@ -170,18 +170,6 @@ static void on_payment(fl_mq_t *mq, fl_mq_delivery_t *d, void *arg)
 
 /* ---- gRPC ---- */
 
-static fl_span_t *server_span(orders_t *o, fl_grpc_srv_call_t *call, const char *name)
-{
-    fl_tracectx_t parent;
-    const char *tp = fl_grpc_srv_call_header(call, "traceparent");
-    const char *ts = fl_grpc_srv_call_header(call, "tracestate");
-    int has = tp && fl_tracectx_extract(tp, strlen(tp), ts, ts ? strlen(ts) : 0, &parent) == 0;
-    fl_span_t *sp = fl_span_start(o->svc.tracer, name, FL_SPAN_SERVER, has ? &parent : NULL);
-    fl_span_set_str(sp, "rpc.system", "grpc");
-    fl_span_set_str(sp, "rpc.service", "shop.Orders");
-    return sp;
-}
-
 static void finish(orders_t *o, fl_grpc_srv_call_t *call, fl_span_t *sp, const char *what, int code,
                    const char *message, const Shop__Order *order)
 {
@@ -200,7 +188,7 @@ static void finish(orders_t *o, fl_grpc_srv_call_t *call, fl_span_t *sp, const c
 static void create_order(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, void *arg)
 {
     orders_t *o = arg;
-    fl_span_t *sp = server_span(o, call, "shop.Orders/CreateOrder");
+    fl_span_t *sp = fl_svc_server_span(&o->svc, call, "shop.Orders", "CreateOrder");
     Shop__CreateOrderRequest *in = shop__create_order_request__unpack(NULL, len, req);
     if (!in || !in->user_id[0] || !in->item[0] || in->amount <= 0) {
         finish(o, call, sp, "CreateOrder", in ? FL_GRPC_INVALID_ARGUMENT : FL_GRPC_INTERNAL,
@@ -248,7 +236,7 @@ static void create_order(fl_grpc_srv_call_t *call, const uint8_t *req, size_t le
 static void get_order(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, void *arg)
 {
     orders_t *o = arg;
-    fl_span_t *sp = server_span(o, call, "shop.Orders/GetOrder");
+    fl_span_t *sp = fl_svc_server_span(&o->svc, call, "shop.Orders", "GetOrder");
     Shop__GetOrderRequest *in = shop__get_order_request__unpack(NULL, len, req);
     if (!in) {
         finish(o, call, sp, "GetOrder", FL_GRPC_INTERNAL, "grpc: error unmarshalling request",
@@ -322,16 +310,6 @@ static void server_log(void *arg, const char *line)
     fl_svc_say(&o->svc, "%s", line);
 }
 
-static void mq_state(fl_mq_t *mq, bool up, const char *why, void *arg)
-{
-    orders_t *o = arg;
-    (void)mq;
-    if (up)
-        fl_svc_say(&o->svc, "connected to the broker");
-    else
-        fl_svc_say(&o->svc, "broker lost: %s", why ? why : "?");
-}
-
 int main(void)
 {
     static orders_t o;
@@ -371,8 +349,8 @@ int main(void)
                              .consumers = c,
                              .nconsumers = 1,
                              .tracer = o.svc.tracer,
-                             .on_state = mq_state,
-                             .state_arg = &o};
+                             .on_state = fl_svc_mq_state,
+                             .state_arg = &o.svc};
         if (fl_mq_start(&o.svc.loop, &mc, &o.mq)) {
             fl_svc_complain(&o.svc, "bad AMQP_URL '%s'", url);
             return 2;

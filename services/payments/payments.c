@@ -215,16 +215,6 @@ static void on_stop(fl_svc_t *s, void *arg)
     fl_grpc_server_shutdown(p->server, GRACE_MS, server_down, p);
 }
 
-static void mq_state(fl_mq_t *mq, bool up, const char *why, void *arg)
-{
-    payments_t *p = arg;
-    (void)mq;
-    if (up)
-        fl_svc_say(&p->svc, "connected to the broker");
-    else
-        fl_svc_say(&p->svc, "broker lost: %s", why ? why : "?");
-}
-
 int main(void)
 {
     static payments_t p;
@@ -271,8 +261,8 @@ int main(void)
                          .nconsumers = 1,
                          .prefetch = 16,
                          .tracer = p.svc.tracer,
-                         .on_state = mq_state,
-                         .state_arg = &p};
+                         .on_state = fl_svc_mq_state,
+                         .state_arg = &p.svc};
     if (fl_mq_start(&p.svc.loop, &mc, &p.mq)) {
         fl_svc_complain(&p.svc, "bad AMQP_URL '%s'", url);
         return 2;

@@ -10,7 +10,9 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "services/runtime/grpc_server.h"
 #include "services/runtime/grpc_status.h"
+#include "services/runtime/mq.h"
 
 #define DEREGISTER_TIMEOUT_MS 1000
 #define SPAN_FLUSH_MS 2000
@@ -169,6 +171,34 @@ fl_rpc_client_t *fl_svc_dependency(fl_svc_t *s, const char *need)
     s->ndeps++;
     fl_svc_say(s, "calls %s through %s", need, s->consul ? "consul" : "its static addresses");
     return c;
+}
+
+/* ---- spans and broker state ---- */
+
+fl_span_t *fl_svc_server_span(fl_svc_t *s, fl_grpc_srv_call_t *call, const char *rpc_service,
+                              const char *method)
+{
+    fl_tracectx_t parent;
+    const char *tp = fl_grpc_srv_call_header(call, "traceparent");
+    const char *ts = fl_grpc_srv_call_header(call, "tracestate");
+    int has = tp && fl_tracectx_extract(tp, strlen(tp), ts, ts ? strlen(ts) : 0, &parent) == 0;
+    char name[200];
+    snprintf(name, sizeof name, "%s/%s", rpc_service, method);
+    fl_span_t *sp = fl_span_start(s->tracer, name, FL_SPAN_SERVER, has ? &parent : NULL);
+    fl_span_set_str(sp, "rpc.system", "grpc");
+    fl_span_set_str(sp, "rpc.service", rpc_service);
+    fl_span_set_str(sp, "rpc.method", method);
+    return sp;
+}
+
+void fl_svc_mq_state(fl_mq_t *mq, bool up, const char *why, void *arg)
+{
+    fl_svc_t *s = arg;
+    (void)mq;
+    if (up)
+        fl_svc_say(s, "connected to the broker");
+    else
+        fl_svc_say(s, "broker lost: %s", why ? why : "?");
 }
 
 /* ---- stopping ---- */

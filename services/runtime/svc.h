@@ -52,6 +52,15 @@ void fl_svc_register(fl_svc_t *s, int port, const char *check);
  * from LB_POLICY (round_robin or p2c); FAULTLINE_BUG=no-retry and sticky-lb apply. NULL with
  * a message when the configuration is bad. */
 fl_rpc_client_t *fl_svc_dependency(fl_svc_t *s, const char *need);
+/* A gRPC call's SERVER span named "<rpc_service>/<method>", child of the caller's traceparent
+ * (and tracestate) when the call carries a valid one. */
+struct fl_grpc_srv_call;
+fl_span_t *fl_svc_server_span(fl_svc_t *s, struct fl_grpc_srv_call *call, const char *rpc_service,
+                              const char *method);
+/* An fl_mq_config_t on_state for services: one line when the broker is reached or lost
+ * (arg: the fl_svc_t). */
+struct fl_mq;
+void fl_svc_mq_state(struct fl_mq *mq, bool up, const char *why, void *arg);
 /* Runs the loop until the service has stopped; returns the exit code. */
 int fl_svc_run(fl_svc_t *s, void (*on_stop)(fl_svc_t *s, void *arg), void *arg);
 /* The service's stop is done (called from its on_stop, at once or later). */

@@ -37,20 +37,6 @@ typedef struct {
     long delay_ms;
 } users_t;
 
-/* A call's SERVER span, child of the caller's context. */
-static fl_span_t *server_span(users_t *u, fl_grpc_srv_call_t *call, const char *name)
-{
-    fl_tracectx_t parent;
-    const char *tp = fl_grpc_srv_call_header(call, "traceparent");
-    const char *ts = fl_grpc_srv_call_header(call, "tracestate");
-    int has = tp && fl_tracectx_extract(tp, strlen(tp), ts, ts ? strlen(ts) : 0, &parent) == 0;
-    fl_span_t *sp = fl_span_start(u->svc.tracer, name, FL_SPAN_SERVER, has ? &parent : NULL);
-    fl_span_set_str(sp, "rpc.system", "grpc");
-    fl_span_set_str(sp, "rpc.service", "shop.Users");
-    fl_span_set_str(sp, "rpc.method", strrchr(name, '/') + 1);
-    return sp;
-}
-
 static void end_span(fl_span_t *sp, int code, const char *message)
 {
     fl_span_set_int(sp, "rpc.grpc.status_code", code);
@@ -82,7 +68,7 @@ static void reply_user(users_t *u, fl_grpc_srv_call_t *call, fl_span_t *sp, cons
 static void create_user(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, void *arg)
 {
     users_t *u = arg;
-    fl_span_t *sp = server_span(u, call, "shop.Users/CreateUser");
+    fl_span_t *sp = fl_svc_server_span(&u->svc, call, "shop.Users", "CreateUser");
     Shop__CreateUserRequest *in = shop__create_user_request__unpack(NULL, len, req);
     if (!in) {
         fail(u, call, sp, "CreateUser", FL_GRPC_INTERNAL, "grpc: error unmarshalling request");
@@ -130,7 +116,7 @@ static void create_user(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len
 static void get_user(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, void *arg)
 {
     users_t *u = arg;
-    fl_span_t *sp = server_span(u, call, "shop.Users/GetUser");
+    fl_span_t *sp = fl_svc_server_span(&u->svc, call, "shop.Users", "GetUser");
     Shop__GetUserRequest *in = shop__get_user_request__unpack(NULL, len, req);
     if (!in) {
         fail(u, call, sp, "GetUser", FL_GRPC_INTERNAL, "grpc: error unmarshalling request");
