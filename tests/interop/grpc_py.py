@@ -5,6 +5,10 @@
 #
 #   grpc_py.py client ADDR   checks against our greeter at ADDR; one "ok: "/"FAIL: " line per
 #                            check, then "all python checks passed" (exit 0) or exit 1
+#   grpc_py.py shop USERS SLOW_USERS ORDERS
+#                            checks against our users (instance "users-py"), a users with
+#                            USERS_DELAY_MS=1000 (instance "users-slow") and an orders
+#                            without AMQP_URL; same output
 #   grpc_py.py server        a grpcio Greeter on 127.0.0.1 (free port) with the greeter's
 #                            test metadata (x-delay-ms, x-fail-code, x-fail-message, x-echo);
 #                            prints "listening on 127.0.0.1:PORT"; stops on SIGTERM
@@ -19,6 +23,7 @@ import grpc
 
 import health_pb2
 import hello_pb2
+import shop_pb2
 
 FAILS = []
 
@@ -128,6 +133,122 @@ def client(addr):
     channel.close()
 
 
+def shop_stub(channel, path, req, rep):
+    return channel.unary_unary(path, request_serializer=req.SerializeToString,
+                               response_deserializer=rep.FromString)
+
+
+def health_of(addr, svc):
+    with grpc.insecure_channel(addr) as ch:
+        check_rpc = shop_stub(ch, "/grpc.health.v1.Health/Check", health_pb2.HealthCheckRequest,
+                              health_pb2.HealthCheckResponse)
+        r = check_rpc(health_pb2.HealthCheckRequest(service=svc), timeout=5)
+        check("health %r SERVING" % svc, r.status == health_pb2.HealthCheckResponse.SERVING, r)
+
+
+def shop_users(addr, slow_addr):
+    channel = grpc.insecure_channel(addr)
+    create = shop_stub(channel, "/shop.Users/CreateUser", shop_pb2.CreateUserRequest, shop_pb2.User)
+    get = shop_stub(channel, "/shop.Users/GetUser", shop_pb2.GetUserRequest, shop_pb2.User)
+    req = shop_pb2.CreateUserRequest
+
+    u = create(req(name="Ada", email="ada@example.com"), timeout=5)
+    check("CreateUser Ada: id users-py.1", u.id == "users-py.1", u)
+    check("CreateUser Ada: name and email", (u.name, u.email) == ("Ada", "ada@example.com"), u)
+    g = get(shop_pb2.GetUserRequest(id=u.id), timeout=5)
+    check("GetUser users-py.1 is Ada", g == u, g)
+    u2 = create(req(name="Ünïcode ☃", email="u@x"), timeout=5)
+    check("CreateUser with a Unicode name", u2.id == "users-py.2" and u2.name == "Ünïcode ☃", u2)
+    check("GetUser of it", get(shop_pb2.GetUserRequest(id=u2.id), timeout=5) == u2)
+
+    expect_error("CreateUser with an empty name", lambda: create(req(name="", email="a@b"), timeout=5),
+                 grpc.StatusCode.INVALID_ARGUMENT, "name must be 1 to 100 characters")
+    expect_error("CreateUser with a 101-character name",
+                 lambda: create(req(name="n" * 101, email="a@b"), timeout=5),
+                 grpc.StatusCode.INVALID_ARGUMENT, "name must be 1 to 100 characters")
+    expect_error("CreateUser with an email without @",
+                 lambda: create(req(name="Bob", email="bob"), timeout=5),
+                 grpc.StatusCode.INVALID_ARGUMENT, "email must contain @")
+    expect_error("GetUser of an unknown id", lambda: get(shop_pb2.GetUserRequest(id="nope"), timeout=5),
+                 grpc.StatusCode.NOT_FOUND, "no user nope")
+    expect_error("GetUser of an empty id", lambda: get(shop_pb2.GetUserRequest(id=""), timeout=5),
+                 grpc.StatusCode.NOT_FOUND, "no user ")
+    expect_error("an unknown method", lambda: shop_stub(channel, "/shop.Users/DeleteUser", req,
+                                                        shop_pb2.User)(req(name="x"), timeout=5),
+                 grpc.StatusCode.UNIMPLEMENTED)
+
+    # 100 creations in flight on one channel: 100 different ids, each found again
+    futs = [create.future(req(name="n%d" % i, email="n%d@x" % i), timeout=10) for i in range(100)]
+    made = [f.result() for f in futs]
+    check("100 concurrent CreateUser: 100 different ids", len({m.id for m in made}) == 100)
+    check("... each with its own name", all(m.name == "n%d" % i for i, m in enumerate(made)))
+    check("... each found by GetUser",
+          all(get(shop_pb2.GetUserRequest(id=m.id), timeout=5) == m for m in made))
+    health_of(addr, "")
+    health_of(addr, "shop.Users")
+    channel.close()
+
+    # deadlines, against the users that answers 1 s late: the call ends at its deadline, and
+    # the user it asked for is never made (the next one made gets users-slow.1)
+    slow = grpc.insecure_channel(slow_addr)
+    screate = shop_stub(slow, "/shop.Users/CreateUser", shop_pb2.CreateUserRequest, shop_pb2.User)
+    t0 = time.monotonic()
+    expect_error("CreateUser, deadline 200 ms, answer after 1 s",
+                 lambda: screate(req(name="Late", email="l@x"), timeout=0.2),
+                 grpc.StatusCode.DEADLINE_EXCEEDED)
+    took = time.monotonic() - t0
+    check("the deadline ended the call in 0.2..0.9 s (%.3f s)" % took, 0.19 <= took < 0.9)
+    t0 = time.monotonic()
+    u = screate(req(name="Patient", email="p@x"), timeout=5)
+    took = time.monotonic() - t0
+    check("CreateUser within a 5 s deadline, answered after %.3f s" % took, took >= 0.99)
+    check("the late user was not made: the next is users-slow.1", u.id == "users-slow.1", u)
+    slow.close()
+
+
+def shop_orders(addr):
+    channel = grpc.insecure_channel(addr)
+    create = shop_stub(channel, "/shop.Orders/CreateOrder", shop_pb2.CreateOrderRequest,
+                       shop_pb2.Order)
+    get = shop_stub(channel, "/shop.Orders/GetOrder", shop_pb2.GetOrderRequest, shop_pb2.Order)
+    req = shop_pb2.CreateOrderRequest
+
+    o = create(req(user_id="users-py.1", item="book", amount=1250), timeout=5)
+    check("CreateOrder: an id o-<16 hex>", len(o.id) == 18 and o.id.startswith("o-") and
+          all(c in "0123456789abcdef" for c in o.id[2:]), o)
+    check("CreateOrder: the order, status created",
+          (o.user_id, o.item, o.amount, o.status) == ("users-py.1", "book", 1250, "created"), o)
+    g = get(shop_pb2.GetOrderRequest(id=o.id), timeout=5)
+    check("GetOrder: the same order, still created (nothing pays it)", g == o, g)
+    big = create(req(user_id="u", item="Ünïcode ☃", amount=2**53 + 1), timeout=5)
+    check("an amount over 2^53 and a Unicode item round-trip",
+          get(shop_pb2.GetOrderRequest(id=big.id), timeout=5).amount == 2**53 + 1 and
+          big.item == "Ünïcode ☃", big)
+
+    msg = "user_id and item must be set and amount positive"
+    for what, r in (("amount 0", req(user_id="u", item="i", amount=0)),
+                    ("amount -5", req(user_id="u", item="i", amount=-5)),
+                    ("no user_id", req(item="i", amount=1)),
+                    ("no item", req(user_id="u", amount=1))):
+        expect_error("CreateOrder with " + what, lambda: create(r, timeout=5),
+                     grpc.StatusCode.INVALID_ARGUMENT, msg)
+    expect_error("GetOrder of an unknown id", lambda: get(shop_pb2.GetOrderRequest(id="o-nope"), timeout=5),
+                 grpc.StatusCode.NOT_FOUND, "no order o-nope")
+
+    # a deadline the server reads (grpc-timeout) and meets
+    t0 = time.monotonic()
+    o2 = create(req(user_id="u", item="pen", amount=1), timeout=0.5)
+    check("CreateOrder within a 500 ms deadline (%.3f s)" % (time.monotonic() - t0), o2.status == "created")
+
+    futs = [create.future(req(user_id="u", item="i%d" % i, amount=i + 1), timeout=10) for i in range(100)]
+    made = [f.result() for f in futs]
+    check("100 concurrent CreateOrder: 100 different ids", len({m.id for m in made}) == 100)
+    check("... each found by GetOrder",
+          all(get(shop_pb2.GetOrderRequest(id=m.id), timeout=5) == m for m in made))
+    health_of(addr, "shop.Orders")
+    channel.close()
+
+
 def server():
     def say_hello(request, context):
         md = dict(context.invocation_metadata())
@@ -165,7 +286,13 @@ if __name__ == "__main__":
         if FAILS:
             sys.exit(1)
         print("all python checks passed")
+    elif len(sys.argv) == 5 and sys.argv[1] == "shop":
+        shop_users(sys.argv[2], sys.argv[3])
+        shop_orders(sys.argv[4])
+        if FAILS:
+            sys.exit(1)
+        print("all python checks passed")
     elif len(sys.argv) == 2 and sys.argv[1] == "server":
         server()
     else:
-        sys.exit("usage: grpc_py.py client ADDR | server")
+        sys.exit("usage: grpc_py.py client ADDR | shop USERS SLOW_USERS ORDERS | server")

@@ -78,6 +78,25 @@ start_echo() {
     ECHO_ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$_log")
 }
 
+# start_svc NAME BIN VAR=VALUE...: one of our services (FL_BIN_DIR/BIN) on 127.0.0.1, a free
+# port, out of Consul, without tracing, with those variables; its log in $FL_TMP/NAME.log.
+# Sets SVC_PID and SVC_ADDR (127.0.0.1:PORT) once it logs "listening on"; exits the test
+# if it does not within 5 s.
+start_svc() {
+    _log="$FL_TMP/$1.log"
+    _bin=$2
+    shift 2
+    env PORT=0 CONSUL_HTTP_ADDR= OTEL_SDK_DISABLED=true "$@" "$FL_BIN_DIR/$_bin" >"$_log" 2>&1 &
+    SVC_PID=$!
+    it_track "$SVC_PID"
+    if ! wait_until 5 grep -q 'listening on' "$_log"; then
+        fail "$_bin did not start"
+        show "$_log"
+        it_done
+    fi
+    SVC_ADDR=$(sed -n 's/.*listening on \(127\.0\.0\.1:[0-9]*\)$/\1/p' "$_log")
+}
+
 # count_checks FILE: adds the "ok: " and "FAIL: " lines a client script printed to this
 # test's tally (the script's own lines were already shown).
 count_checks() {

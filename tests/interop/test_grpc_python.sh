@@ -4,7 +4,10 @@
 # need percent-encoding), metadata and trailers, deadlines, unknown methods, 3 MB messages
 # both ways and the 4 MiB limits, health, 300 calls in flight — against our greeter.
 # Then greeter-client (our client) against grpc_py.py server (a grpcio Greeter): the same
-# kinds of checks the other way, and UNAVAILABLE once that server is gone. Without
+# kinds of checks the other way, and UNAVAILABLE once that server is gone. Then the shop:
+# grpc_py.py shop against our users (CreateUser, GetUser, INVALID_ARGUMENT, NOT_FOUND, 100
+# calls in flight, health; deadlines against a users with USERS_DELAY_MS) and our orders
+# without AMQP_URL (stored, not announced; INVALID_ARGUMENT for amount 0...). Without
 # /usr/bin/python3, grpcio or python3-protobuf: SKIP.
 . "$FL_SOURCE_DIR/tests/integration/lib.sh"
 . "$FL_SOURCE_DIR/tests/interop/lib.sh"
@@ -16,7 +19,7 @@ $PY -c 'import grpc' 2>/dev/null || skip "python3-grpcio is not installed for $P
 $PY -c 'import google.protobuf' 2>/dev/null || skip "python3-protobuf is not installed for $PY (make deps)"
 command -v protoc >/dev/null || skip "protoc is missing (protobuf-compiler)"
 mkdir -p "$FL_TMP/py"
-protoc -I "$FL_SOURCE_DIR/services/proto" --python_out="$FL_TMP/py" hello.proto health.proto ||
+protoc -I "$FL_SOURCE_DIR/services/proto" --python_out="$FL_TMP/py" hello.proto health.proto shop.proto ||
     fail "protoc --python_out"
 GC="$FL_BIN_DIR/greeter-client"
 
@@ -34,6 +37,28 @@ expect_eq "grpc_py.py client exit status" "$RC" 0
 expect_grep '^all python checks passed$' "$OUT"
 stop_pid "$G_PID" greeter
 expect_no_grep 'Sanitizer|runtime error|handles left' "$FL_TMP/greeter.log"
+
+# grpcio client -> our users and orders (no broker: orders are stored, not announced)
+start_svc users-py users INSTANCE_ID=users-py
+U_PID=$SVC_PID U_ADDR=$SVC_ADDR
+start_svc users-slow users INSTANCE_ID=users-slow USERS_DELAY_MS=1000
+S_PID=$SVC_PID S_ADDR=$SVC_ADDR
+start_svc orders-py orders INSTANCE_ID=orders-py AMQP_URL=
+O_PID=$SVC_PID O_ADDR=$SVC_ADDR
+expect_grep 'no AMQP_URL: orders are stored but not announced' "$FL_TMP/orders-py.log"
+IT_LIMIT=60 run env PYTHONPATH="$FL_TMP/py" $PY "$FL_SOURCE_DIR/tests/interop/grpc_py.py" shop "$U_ADDR" "$S_ADDR" "$O_ADDR"
+cat "$OUT"
+count_checks "$OUT"
+expect_eq "grpc_py.py shop exit status" "$RC" 0
+[ "$RC" -eq 0 ] || show "$ERR"
+expect_grep '^all python checks passed$' "$OUT"
+stop_pid "$U_PID" users
+stop_pid "$S_PID" "users (slow)"
+stop_pid "$O_PID" orders
+for f in users-py users-slow orders-py; do
+    expect_grep '\]: stopped$' "$FL_TMP/$f.log"
+    expect_no_grep 'Sanitizer|runtime error|handles left' "$FL_TMP/$f.log"
+done
 
 # our client -> grpcio server
 env PYTHONPATH="$FL_TMP/py" $PY "$FL_SOURCE_DIR/tests/interop/grpc_py.py" server >"$FL_TMP/pyserver.log" 2>&1 &
