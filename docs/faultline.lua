@@ -289,6 +289,29 @@ function Broker:connections() end
 ---@return string
 function Broker:address() end
 
+---One span as the collector received it (t:traces).
+---@class faultline.Span
+---@field trace_id string 32 lowercase hex digits
+---@field span_id string 16 lowercase hex digits
+---@field parent_id string|nil nil for a root
+---@field name string
+---@field kind "server"|"client"|"producer"|"consumer"|"internal"
+---@field service string service.name
+---@field instance string service.instance.id, or ""
+---@field start number seconds since the scenario started (0 if before)
+---@field duration number seconds
+---@field status "unset"|"ok"|"error"
+---@field status_message string
+---@field attributes table<string, string>
+---@field children faultline.Span[] in start order
+
+---A trace from t:traces, as a tree.
+---@class faultline.Trace
+---@field trace_id string
+---@field root faultline.Span
+---@field roots faultline.Span[] every span whose parent is not in the trace
+---@field spans faultline.Span[] every span, in start order
+
 ---The scenario object passed to every scenario function.
 ---@class faultline.T
 ---@field name string the scenario's name
@@ -405,3 +428,11 @@ function T:healthy(service) end
 ---@param service string
 ---@return faultline.ConsulEntry[]
 function T:consul_view(inst, service) end
+---The traces the collector holds with a span of service (and named name) that started at or
+---after since (seconds since the scenario started), as trees.
+---@param opts? { service?: string, name?: string, since?: faultline.Duration }
+---@return faultline.Trace[]
+function T:traces(opts) end
+---The collector's base URL, as instances get it in OTEL_EXPORTER_OTLP_ENDPOINT.
+---@return string
+function T:collector() end

@@ -922,6 +922,7 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     fl_sc_links_register(L);
     fl_sc_consul_register(L);
     fl_sc_broker_register(L);
+    fl_sc_collector_register(L);
     lua_pushvalue(L, -1);
     lua_insert(L, -4); /* keep C below the chunk for C.main */
     if (lua_pcall(L, 2, 0, 0)) {
@@ -1118,6 +1119,10 @@ static char **wiring_env(fl_scenario_t *sc, fl_service_t *svc, fl_instance_t *in
     fl_sc_consul_addr(sc, (size_t)(inst - sc->inst), consul, sizeof consul);
     if (consul[0])
         set_var(&b, &env, "CONSUL_HTTP_ADDR", "%s", consul);
+    char otlp[96];
+    fl_sc_collector_endpoint(sc, otlp, sizeof otlp);
+    if (otlp[0])
+        set_var(&b, &env, "OTEL_EXPORTER_OTLP_ENDPOINT", "%s", otlp);
     char amqp[300];
     fl_sc_broker_url(sc, (size_t)(inst - sc->inst), amqp, sizeof amqp);
     if (amqp[0])
@@ -1176,6 +1181,8 @@ static int build_instances(fl_scenario_t *sc)
         rc = fl_sc_links_open(sc);
     if (!rc)
         rc = fl_sc_consul_open(sc);
+    if (!rc)
+        rc = fl_sc_collector_open(sc);
     if (rc) {
         sc->ninst = 0;
         return rc;
@@ -1298,6 +1305,11 @@ static void broker_closed(fl_scenario_t *sc)
     closed_one(sc);
 }
 
+static void collector_closed(fl_scenario_t *sc)
+{
+    closed_one(sc);
+}
+
 static void keep_logs(fl_scenario_t *sc)
 {
     fl_scenario_result_t *res = sc->res;
@@ -1344,13 +1356,14 @@ static void all_down_then_close(fl_scenario_t *sc)
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "teardown done");
     keep_logs(sc);
     sc->res->seconds = (uv_hrtime() - sc->start_ns) / 1e9;
-    /* every instance, the links as one, the fake Consul, the fake broker */
-    sc->closing_left = sc->ninst + 3;
+    /* every instance, the links as one, the fake Consul, the fake broker, the collector */
+    sc->closing_left = sc->ninst + 4;
     for (size_t i = 0; i < sc->ninst; i++)
         fl_instance_close(&sc->inst[i], instance_closed);
     fl_sc_links_close(sc, links_closed);
     fl_sc_consul_close(sc, consul_closed);
     fl_sc_broker_close(sc, broker_closed);
+    fl_sc_collector_close(sc, collector_closed);
 }
 
 /* Teardown, first half: the verdict is in; stop every running instance. */

@@ -433,6 +433,61 @@ function T:consul_view(inst, service)
   return C.consul_view(self, inst, service)
 end
 
+-- The collector ---------------------------------------------------------------------------
+
+-- A trace's spans as a tree: children in start order; spans whose parent never arrived are
+-- roots too (the first root, by start, is the trace's root).
+local function tree(tr)
+  local by_id, roots = {}, {}
+  for _, s in ipairs(tr.spans) do
+    s.children = {}
+    by_id[s.span_id] = s
+  end
+  for _, s in ipairs(tr.spans) do
+    local p = s.parent_id and by_id[s.parent_id]
+    if p and p ~= s then table.insert(p.children, s) else table.insert(roots, s) end
+  end
+  local function by_start(a, b)
+    if a.start ~= b.start then return a.start < b.start end
+    return a.span_id < b.span_id
+  end
+  for _, s in ipairs(tr.spans) do table.sort(s.children, by_start) end
+  table.sort(roots, by_start)
+  table.sort(tr.spans, by_start)
+  -- a span whose parent is absent is an orphan unless it is the only root
+  local root = roots[1]
+  for _, r in ipairs(roots) do if not r.parent_id then root = r break end end
+  tr.root = root
+  tr.roots = roots
+  return tr
+end
+
+-- t:traces{ service =, name =, since = }: the traces the collector holds with a span of that
+-- service (and that name) that started at or after since (seconds since the scenario
+-- started), each { trace_id, root, roots, spans } with every span's children.
+function T:traces(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    C.usage("bad t:traces argument: expected a table like { service = \"gateway\" }, got " ..
+      C.typename(opts))
+  end
+  opts = opts or {}
+  C.keys(opts, "t:traces option", { "service", "name", "since" })
+  for _, k in ipairs({ "service", "name" }) do
+    if opts[k] ~= nil and type(opts[k]) ~= "string" then
+      C.usage(string.format("bad t:traces %s: expected a string, got %s", k, C.typename(opts[k])))
+    end
+  end
+  local since = opts.since == nil and 0 or seconds(opts.since, "t:traces since")
+  local list = C.traces(self, opts.service, opts.name, since)
+  for i, tr in ipairs(list) do list[i] = tree(tr) end
+  return list
+end
+
+-- t:collector(): the collector's base URL, as instances find it in OTEL_EXPORTER_OTLP_ENDPOINT.
+function T:collector()
+  return C.collector(self)
+end
+
 -- The fake broker -------------------------------------------------------------------------
 
 local Broker = {}

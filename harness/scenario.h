@@ -54,6 +54,7 @@ typedef struct fl_scenario {
     struct broker *broker; /* the fake AMQP broker, or NULL; links name it as server ninst */
     char broker_host[32];
     void (*broker_closed)(struct fl_scenario *sc);
+    struct fl_collector *collector; /* the OTLP receiver and trace store */
     enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
     int in_resume;
     uv_timer_t wake;     /* sleeps and wait timeouts */
@@ -146,6 +147,17 @@ void fl_sc_broker_url(fl_scenario_t *sc, size_t i, char *out, size_t n);
 void fl_sc_broker_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
 /* Adds the broker primitives to the table at the top of the stack. */
 void fl_sc_broker_register(lua_State *L);
+
+/* collector.c: the scenario's OTLP/HTTP receiver and trace store; 0 or an FL_E code (on
+ * failure it must still be closed). */
+typedef struct fl_collector fl_collector_t;
+int fl_sc_collector_open(fl_scenario_t *sc);
+/* OTEL_EXPORTER_OTLP_ENDPOINT ("http://host:port", "" without a collector) into out. */
+void fl_sc_collector_endpoint(fl_scenario_t *sc, char *out, size_t n);
+/* Closes the receiver and frees the store (the spans stay in the result); cb(sc) once closed. */
+void fl_sc_collector_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
+/* Adds the collector primitives (traces, collector) to the table at the top of the stack. */
+void fl_sc_collector_register(lua_State *L);
 
 /* lua_links.c: opens the scenario's links (before instances start, so the wiring can name
  * them); 0 or an FL_E / libuv error code. */

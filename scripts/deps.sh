@@ -10,7 +10,7 @@ nghttp2-client nghttp2-server
 python3-consul
 librabbitmq-dev amqp-tools python3-pika rabbitmq-server
 golang-go golang-github-rabbitmq-amqp091-go-dev
-libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev
+zlib1g-dev libnghttp2-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libsqlite3-dev
 python3-grpcio golang-google-grpc-dev golang-goprotobuf-dev
 python3-protobuf
 "
