@@ -42,31 +42,11 @@
 #define GUTTER 150
 #define PLOT (W - GUTTER - 12)
 
-typedef struct {
-    fl_buf_t *b;
-    int rc;
-} out_t;
+typedef fl_out_t out_t;
 
 static const char *str(const char *s)
 {
     return s ? s : "";
-}
-
-static void put(out_t *o, const char *s)
-{
-    if (!o->rc)
-        o->rc = fl_buf_puts(o->b, s);
-}
-
-static void putf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(out_t *o, const char *fmt, ...)
-{
-    if (o->rc)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    o->rc = fl_buf_vprintf(o->b, fmt, ap);
-    va_end(ap);
 }
 
 /* Untrusted text, escaped for element content. */
@@ -176,22 +156,22 @@ static void timestamp(out_t *o, uint64_t unix_ms)
     char s[64] = "1970-01-01 00:00:00";
     if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 0 && tm.tm_year + 1900 <= 9999)
         strftime(s, sizeof s, "%Y-%m-%d %H:%M:%S", &tm);
-    putf(o, "%s UTC", s);
+    fl_out_putf(o, "%s UTC", s);
 }
 
 static void verdict_badge(out_t *o, fl_verdict_t v)
 {
-    putf(o, "<span class=\"v v-%s\">%s</span>", fl_verdict_name(v), fl_verdict_name(v));
+    fl_out_putf(o, "<span class=\"v v-%s\">%s</span>", fl_verdict_name(v), fl_verdict_name(v));
 }
 
 /* "file: name", for data-title (the filter matches on it) */
 static void title_attr(out_t *o, const fl_scenario_result_t *r)
 {
-    put(o, " data-title=\"");
+    fl_out_put(o, " data-title=\"");
     attr(o, r->file);
-    put(o, ": ");
+    fl_out_put(o, ": ");
     attr(o, r->name);
-    put(o, "\"");
+    fl_out_put(o, "\"");
 }
 
 /* Failures first, then passes, then skips; run order within each group. */
@@ -202,27 +182,28 @@ static int rank(fl_verdict_t v)
 
 static void summary_table(out_t *o, const fl_run_result_t *run)
 {
-    put(o, "<table id=\"summary\"><thead><tr><th>verdict</th><th>file</th><th>scenario</th>"
-           "<th>time (s)</th><th>seed</th></tr></thead><tbody>\n");
+    fl_out_put(o, "<table id=\"summary\"><thead><tr><th>verdict</th><th>file</th><th>scenario</th>"
+                  "<th>time (s)</th><th>seed</th></tr></thead><tbody>\n");
     for (int g = 0; g < 3; g++) {
         for (size_t i = 0; i < run->nscenarios; i++) {
             const fl_scenario_result_t *r = &run->scenarios[i];
             if (rank(r->verdict) != g)
                 continue;
-            putf(o, "<tr data-verdict=\"%s\"", fl_verdict_name(r->verdict));
+            fl_out_putf(o, "<tr data-verdict=\"%s\"", fl_verdict_name(r->verdict));
             title_attr(o, r);
-            put(o, "><td>");
+            fl_out_put(o, "><td>");
             verdict_badge(o, r->verdict);
-            put(o, "</td><td>");
+            fl_out_put(o, "</td><td>");
             text(o, r->file);
-            putf(o, "</td><td><a href=\"#s-%zu\">", i + 1);
+            fl_out_putf(o, "</td><td><a href=\"#s-%zu\">", i + 1);
             text(o, r->name);
-            put(o, "</a></td><td class=\"num\">");
+            fl_out_put(o, "</a></td><td class=\"num\">");
             secs(o, r->seconds, 3);
-            putf(o, "</td><td class=\"num\">%llu</td></tr>\n", (unsigned long long)run->seed);
+            fl_out_putf(o, "</td><td class=\"num\">%llu</td></tr>\n",
+                        (unsigned long long)run->seed);
         }
     }
-    put(o, "</tbody></table>\n");
+    fl_out_put(o, "</tbody></table>\n");
 }
 
 /* ------------------------------------------------------------------ timeline ---- */
@@ -252,23 +233,23 @@ static double tick_step(double end_s)
 static void axis(out_t *o, uint64_t end_ns, double y, double height)
 {
     double end_s = (double)end_ns / 1e9, step = tick_step(end_s > 0 ? end_s : 1);
-    put(o, "<g class=\"axis\">");
+    fl_out_put(o, "<g class=\"axis\">");
     for (int k = 0; k <= 12; k++) {
         double t = step * k;
         if (t > end_s + 1e-9)
             break;
         double x = xpos((uint64_t)(t * 1e9), end_ns);
-        put(o, "<line class=\"grid\" x1=\"");
+        fl_out_put(o, "<line class=\"grid\" x1=\"");
         num(o, x, 1);
-        put(o, "\" x2=\"");
+        fl_out_put(o, "\" x2=\"");
         num(o, x, 1);
-        putf(o, "\" y1=\"%g\" y2=\"%g\"/><text x=\"", y, y + height);
+        fl_out_putf(o, "\" y1=\"%g\" y2=\"%g\"/><text x=\"", y, y + height);
         num(o, x, 1);
-        putf(o, "\" y=\"%g\" text-anchor=\"middle\">", y - 3);
+        fl_out_putf(o, "\" y=\"%g\" text-anchor=\"middle\">", y - 3);
         num(o, t, step < 0.01 ? 3 : step < 1 ? 2 : 0);
-        put(o, "s</text>");
+        fl_out_put(o, "s</text>");
     }
-    put(o, "</g>");
+    fl_out_put(o, "</g>");
 }
 
 /* <rect> from t0 to t1 (at least 1.5 units wide so instants stay visible). */
@@ -278,43 +259,43 @@ static void span_rect(out_t *o, const char *cls, uint64_t t0, uint64_t t1, uint6
     double x0 = xpos(t0, end_ns), x1 = xpos(t1, end_ns);
     if (x1 - x0 < 1.5)
         x1 = x0 + 1.5;
-    putf(o, "<rect class=\"%s\" x=\"", cls);
+    fl_out_putf(o, "<rect class=\"%s\" x=\"", cls);
     num(o, x0, 1);
-    putf(o, "\" y=\"%g\" width=\"", y);
+    fl_out_putf(o, "\" y=\"%g\" width=\"", y);
     num(o, x1 - x0, 1);
-    putf(o, "\" height=\"%g\">", h);
+    fl_out_putf(o, "\" height=\"%g\">", h);
 }
 
 static void fault_label(out_t *o, const fl_fault_iv_t *f)
 {
     text(o, f->text);
     if (*f->subject) {
-        put(o, " on ");
+        fl_out_put(o, " on ");
         text(o, f->subject);
     }
 }
 
 static void fault_title(out_t *o, const fl_fault_iv_t *f)
 {
-    put(o, "<title>");
+    fl_out_put(o, "<title>");
     fault_label(o, f);
-    put(o, " (");
+    fl_out_put(o, " (");
     ns_secs(o, f->on_ns);
     if (!f->instant) {
-        put(o, "s to ");
+        fl_out_put(o, "s to ");
         ns_secs(o, f->off_ns);
-        put(o, f->open ? "s, still on at the end" : "s");
+        fl_out_put(o, f->open ? "s, still on at the end" : "s");
     } else {
-        put(o, "s");
+        fl_out_put(o, "s");
     }
     if (*f->where) {
-        put(o, ", ");
+        fl_out_put(o, ", ");
         text(o, f->where);
     }
-    put(o, ")");
+    fl_out_put(o, ")");
     if (f->counts.known)
-        put(o, fl_fault_fired(&f->counts) ? " fired" : " never fired");
-    put(o, "</title>");
+        fl_out_put(o, fl_fault_fired(&f->counts) ? " fired" : " never fired");
+    fl_out_put(o, "</title>");
 }
 
 static void timeline_svg(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns,
@@ -334,10 +315,10 @@ static void timeline_svg(out_t *o, const fl_scenario_result_t *r, uint64_t end_n
     double faults_y = top + 4, lanes_y = faults_y + nrows * row + (nrows ? 6 : 0);
     double marks_y = lanes_y + shown_lanes * lane + 4;
     double height = marks_y + 22;
-    putf(o,
-         "<svg class=\"timeline\" viewBox=\"0 0 %d %g\" role=\"img\" "
-         "aria-label=\"timeline\">",
-         W, height);
+    fl_out_putf(o,
+                "<svg class=\"timeline\" viewBox=\"0 0 %d %g\" role=\"img\" "
+                "aria-label=\"timeline\">",
+                W, height);
     axis(o, end_ns, top, height - top);
 
     /* fault bands across everything, then one row per interval, labelled */
@@ -345,43 +326,43 @@ static void timeline_svg(out_t *o, const fl_scenario_result_t *r, uint64_t end_n
         const fl_fault_iv_t *f = &faults[i];
         if (f->instant) {
             double x = xpos(f->on_ns, end_ns);
-            put(o, "<line class=\"instant\" x1=\"");
+            fl_out_put(o, "<line class=\"instant\" x1=\"");
             num(o, x, 1);
-            put(o, "\" x2=\"");
+            fl_out_put(o, "\" x2=\"");
             num(o, x, 1);
-            putf(o, "\" y1=\"%g\" y2=\"%g\">", top, marks_y);
+            fl_out_putf(o, "\" y1=\"%g\" y2=\"%g\">", top, marks_y);
             fault_title(o, f);
-            put(o, "</line>");
+            fl_out_put(o, "</line>");
             continue;
         }
         span_rect(o, "band", f->on_ns, f->off_ns, end_ns, top, marks_y - top);
-        put(o, "</rect>");
+        fl_out_put(o, "</rect>");
         if (k >= MAX_FAULT_ROWS)
             continue;
         double y = faults_y + k * row;
         span_rect(o, "fault", f->on_ns, f->off_ns, end_ns, y, row - 3);
         fault_title(o, f);
-        put(o, "</rect><text class=\"lbl\" x=\"");
+        fl_out_put(o, "</rect><text class=\"lbl\" x=\"");
         num(o, xpos(f->on_ns, end_ns) + 2, 1);
-        putf(o, "\" y=\"%g\">", y + row - 5);
+        fl_out_putf(o, "\" y=\"%g\">", y + row - 5);
         fault_label(o, f);
-        put(o, "</text>");
+        fl_out_put(o, "</text>");
         k++;
     }
     if (extra)
-        putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">+%zu more faults (table below)</text>",
-             lanes_y - 2, extra);
+        fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">+%zu more faults (table below)</text>",
+                    lanes_y - 2, extra);
     if (nrows)
-        putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">faults</text>", faults_y + row - 5);
+        fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">faults</text>", faults_y + row - 5);
 
     for (size_t i = 0; i < shown_lanes; i++) {
         const fl_lane_t *l = &lanes[i];
         double y = lanes_y + i * lane;
-        put(o, "<g class=\"lane\" data-instance=\"");
+        fl_out_put(o, "<g class=\"lane\" data-instance=\"");
         attr(o, l->instance);
-        putf(o, "\"><text class=\"lbl\" x=\"4\" y=\"%g\">", y + lane - 6);
+        fl_out_putf(o, "\"><text class=\"lbl\" x=\"4\" y=\"%g\">", y + lane - 6);
         text(o, l->instance);
-        put(o, "</text>");
+        fl_out_put(o, "</text>");
         for (size_t s = 0; s < l->nsegs; s++) {
             const fl_seg_t *g = &l->segs[s];
             const char *cls = s == 0 && g->state == FL_PS_DOWN
@@ -393,62 +374,64 @@ static void timeline_svg(out_t *o, const fl_scenario_result_t *r, uint64_t end_n
             char c[32];
             snprintf(c, sizeof c, "seg %s", cls);
             span_rect(o, c, g->from_ns, g->to_ns, end_ns, y + 2, lane - 5);
-            put(o, "<title>");
+            fl_out_put(o, "<title>");
             text(o, l->instance);
-            putf(o, " %s from ",
-                 s == 0 && g->state == FL_PS_DOWN ? "not started" : fl_proc_state_name(g->state));
+            fl_out_putf(o, " %s from ",
+                        s == 0 && g->state == FL_PS_DOWN ? "not started"
+                                                         : fl_proc_state_name(g->state));
             ns_secs(o, g->from_ns);
-            put(o, "s to ");
+            fl_out_put(o, "s to ");
             ns_secs(o, g->to_ns);
-            put(o, "s</title></rect>");
+            fl_out_put(o, "s</title></rect>");
         }
-        put(o, "</g>");
+        fl_out_put(o, "</g>");
     }
     if (nlanes > shown_lanes)
-        putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">+%zu more instances</text>", marks_y - 2,
-             nlanes - shown_lanes);
+        fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">+%zu more instances</text>",
+                    marks_y - 2, nlanes - shown_lanes);
 
     /* the instant the verdict is attributed to, across every lane */
     size_t fe = fl_text_failure_end(r);
     if (r->verdict == FL_VERDICT_FAIL && fe > 0 && fe <= r->nevents &&
         r->events[fe - 1].kind == FL_EV_ASSERT && !r->events[fe - 1].ok) {
         double x = xpos(r->events[fe - 1].t_ns, end_ns);
-        put(o, "<line class=\"failure\" x1=\"");
+        fl_out_put(o, "<line class=\"failure\" x1=\"");
         num(o, x, 1);
-        put(o, "\" x2=\"");
+        fl_out_put(o, "\" x2=\"");
         num(o, x, 1);
-        putf(o, "\" y1=\"%g\" y2=\"%g\"><title>the scenario failed here (", top, marks_y + 18);
+        fl_out_putf(o, "\" y1=\"%g\" y2=\"%g\"><title>the scenario failed here (", top,
+                    marks_y + 18);
         ns_secs(o, r->events[fe - 1].t_ns);
-        put(o, "s)</title></line>");
+        fl_out_put(o, "s)</title></line>");
     }
-    putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">assertions</text>", marks_y + 13);
+    fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">assertions</text>", marks_y + 13);
     size_t drawn = 0;
     for (size_t i = 0; i < r->nevents; i++) {
         const fl_event_t *ev = &r->events[i];
         if (ev->kind != FL_EV_ASSERT || (ev->ok && drawn >= MAX_MARKERS))
             continue;
         drawn++;
-        putf(o, "<circle class=\"assert %s\" cx=\"", ev->ok ? "ok" : "fail");
+        fl_out_putf(o, "<circle class=\"assert %s\" cx=\"", ev->ok ? "ok" : "fail");
         num(o, xpos(ev->t_ns, end_ns), 1);
-        putf(o, "\" cy=\"%g\" r=\"%d\"><title>", marks_y + 9, ev->ok ? 4 : 6);
-        put(o, ev->ok ? "passed: " : "FAILED: ");
+        fl_out_putf(o, "\" cy=\"%g\" r=\"%d\"><title>", marks_y + 9, ev->ok ? 4 : 6);
+        fl_out_put(o, ev->ok ? "passed: " : "FAILED: ");
         text(o, ev->text);
-        put(o, " (");
+        fl_out_put(o, " (");
         ns_secs(o, ev->t_ns);
-        put(o, "s");
+        fl_out_put(o, "s");
         if (*str(ev->where)) {
-            put(o, ", ");
+            fl_out_put(o, ", ");
             text(o, ev->where);
         }
-        put(o, ")</title></circle>");
+        fl_out_put(o, ")</title></circle>");
     }
-    put(o, "</svg>\n<div class=\"legend muted\">"
-           "<span><i class=\"sw st-up\" style=\"background:#3c9a3c\"></i>up</span>"
-           "<span><i class=\"sw\" style=\"background:#a8d5a8\"></i>starting</span>"
-           "<span><i class=\"sw\" style=\"background:#e6a23c\"></i>paused</span>"
-           "<span><i class=\"sw\" style=\"background:#d98880\"></i>down</span>"
-           "<span><i class=\"sw\" style=\"background:#7a5cc7\"></i>fault</span>"
-           "<span>&#9679; assertion (green passed, red failed)</span></div>\n");
+    fl_out_put(o, "</svg>\n<div class=\"legend muted\">"
+                  "<span><i class=\"sw st-up\" style=\"background:#3c9a3c\"></i>up</span>"
+                  "<span><i class=\"sw\" style=\"background:#a8d5a8\"></i>starting</span>"
+                  "<span><i class=\"sw\" style=\"background:#e6a23c\"></i>paused</span>"
+                  "<span><i class=\"sw\" style=\"background:#d98880\"></i>down</span>"
+                  "<span><i class=\"sw\" style=\"background:#7a5cc7\"></i>fault</span>"
+                  "<span>&#9679; assertion (green passed, red failed)</span></div>\n");
 }
 
 /* ------------------------------------------------------------------ load charts ---- */
@@ -517,31 +500,31 @@ static void chart(out_t *o, const char *title, const char *unit, const point_t *
                 ymax = field(&pts[i], fields[f]);
     if (ymax <= 0)
         ymax = 1;
-    putf(o, "<svg class=\"chart\" viewBox=\"0 0 %d %g\" role=\"img\" aria-label=\"%s\">", W,
-         top + h + 4, title);
-    putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">%s</text>", top + 12, title);
-    putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">max ", top + 26);
+    fl_out_putf(o, "<svg class=\"chart\" viewBox=\"0 0 %d %g\" role=\"img\" aria-label=\"%s\">", W,
+                top + h + 4, title);
+    fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">%s</text>", top + 12, title);
+    fl_out_putf(o, "<text class=\"lbl\" x=\"4\" y=\"%g\">max ", top + 26);
     num(o, ymax, 2);
-    putf(o, " %s</text>", unit);
+    fl_out_putf(o, " %s</text>", unit);
     axis(o, end_ns, top, h);
     for (size_t f = 0; f < nf; f++) {
-        putf(o, "<polyline class=\"%s\" points=\"", classes[f]);
+        fl_out_putf(o, "<polyline class=\"%s\" points=\"", classes[f]);
         for (size_t i = 0; i < n; i++) {
             num(o, xpos(pts[i].t_ns, end_ns), 1);
-            put(o, ",");
+            fl_out_put(o, ",");
             num(o, top + h - field(&pts[i], fields[f]) / ymax * h, 1);
-            put(o, " ");
+            fl_out_put(o, " ");
         }
-        put(o, "\"/>");
+        fl_out_put(o, "\"/>");
     }
-    put(o, "</svg>\n");
+    fl_out_put(o, "</svg>\n");
 }
 
 static void load_charts(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns)
 {
     if (!r->nseries)
         return;
-    put(o, "<h3>Load</h3>\n");
+    fl_out_put(o, "<h3>Load</h3>\n");
     point_t *pts = malloc(MAX_POINTS * sizeof *pts);
     if (!pts) {
         o->rc = o->rc ? o->rc : FL_ENOMEM;
@@ -552,12 +535,12 @@ static void load_charts(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns
         if (!s->nsamples)
             continue;
         size_t n = downsample(s, pts);
-        put(o, "<div class=\"series\" data-series=\"");
+        fl_out_put(o, "<div class=\"series\" data-series=\"");
         attr(o, s->name);
-        put(o, "\"><b>");
+        fl_out_put(o, "\"><b>");
         text(o, s->name);
-        putf(o, "</b> <span class=\"muted\">(%zu samples%s)</span>\n", s->nsamples,
-             n < s->nsamples ? ", downsampled" : "");
+        fl_out_putf(o, "</b> <span class=\"muted\">(%zu samples%s)</span>\n", s->nsamples,
+                    n < s->nsamples ? ", downsampled" : "");
         static const int rate_f[] = {0, 1, 2}, lat_f[] = {3, 4, 5}, err_f[] = {6};
         static const char *const rate_c[] = {"l-sent", "l-ok", "l-err"},
                                  *const lat_c[] = {"l-p50", "l-p90", "l-p99"},
@@ -565,11 +548,11 @@ static void load_charts(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns
         chart(o, "requests/s (sent, ok, errors)", "/s", pts, n, end_ns, rate_f, rate_c, 3);
         chart(o, "latency p50 / p90 / p99", "ms", pts, n, end_ns, lat_f, lat_c, 3);
         chart(o, "error rate", "%", pts, n, end_ns, err_f, err_c, 1);
-        put(o, "</div>\n");
+        fl_out_put(o, "</div>\n");
     }
     if (r->nseries > MAX_SERIES)
-        putf(o, "<p class=\"muted\">%zu more series in the JSON report.</p>\n",
-             r->nseries - MAX_SERIES);
+        fl_out_putf(o, "<p class=\"muted\">%zu more series in the JSON report.</p>\n",
+                    r->nseries - MAX_SERIES);
     free(pts);
 }
 
@@ -578,50 +561,50 @@ static void load_charts(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns
 static void counts_cell(out_t *o, const fl_fault_counts_t *c)
 {
     if (!c->known) {
-        put(o, "<td class=\"muted\">n/a</td><td class=\"muted\">-</td>");
+        fl_out_put(o, "<td class=\"muted\">n/a</td><td class=\"muted\">-</td>");
         return;
     }
-    putf(o, "<td>%s</td><td>", fl_fault_fired(c) ? "<b>fired</b>" : "never fired");
-    putf(o,
-         "connections %llu, chunks %llu, bytes %llu, dropped %llu, resets %llu, closes %llu, "
-         "refused %llu</td>",
-         (unsigned long long)c->connections, (unsigned long long)c->chunks,
-         (unsigned long long)c->bytes, (unsigned long long)c->dropped,
-         (unsigned long long)c->resets, (unsigned long long)c->closes,
-         (unsigned long long)c->refused);
+    fl_out_putf(o, "<td>%s</td><td>", fl_fault_fired(c) ? "<b>fired</b>" : "never fired");
+    fl_out_putf(
+        o,
+        "connections %llu, chunks %llu, bytes %llu, dropped %llu, resets %llu, closes %llu, "
+        "refused %llu</td>",
+        (unsigned long long)c->connections, (unsigned long long)c->chunks,
+        (unsigned long long)c->bytes, (unsigned long long)c->dropped, (unsigned long long)c->resets,
+        (unsigned long long)c->closes, (unsigned long long)c->refused);
 }
 
 static void fault_table(out_t *o, const fl_fault_iv_t *f, size_t n)
 {
     if (!n)
         return;
-    put(o, "<h3>Faults</h3>\n<table class=\"faults\"><thead><tr><th>fault</th><th>on</th>"
-           "<th>from (s)</th><th>to (s)</th><th>fired?</th><th>counters</th><th>where</th>"
-           "</tr></thead><tbody>\n");
+    fl_out_put(o, "<h3>Faults</h3>\n<table class=\"faults\"><thead><tr><th>fault</th><th>on</th>"
+                  "<th>from (s)</th><th>to (s)</th><th>fired?</th><th>counters</th><th>where</th>"
+                  "</tr></thead><tbody>\n");
     for (size_t i = 0; i < n && i < MAX_FAULT_TABLE; i++) {
-        put(o, "<tr><td>");
+        fl_out_put(o, "<tr><td>");
         text(o, f[i].text);
-        put(o, "</td><td>");
+        fl_out_put(o, "</td><td>");
         text(o, f[i].subject);
-        put(o, "</td><td class=\"num\">");
+        fl_out_put(o, "</td><td class=\"num\">");
         ns_secs(o, f[i].on_ns);
-        put(o, "</td><td class=\"num\">");
+        fl_out_put(o, "</td><td class=\"num\">");
         if (f[i].instant)
-            put(o, "(instant)");
+            fl_out_put(o, "(instant)");
         else if (f[i].open)
-            put(o, "end (still on)");
+            fl_out_put(o, "end (still on)");
         else
             ns_secs(o, f[i].off_ns);
-        put(o, "</td>");
+        fl_out_put(o, "</td>");
         counts_cell(o, &f[i].counts);
-        put(o, "<td>");
+        fl_out_put(o, "<td>");
         text(o, f[i].where);
-        put(o, "</td></tr>\n");
+        fl_out_put(o, "</td></tr>\n");
     }
-    put(o, "</tbody></table>\n");
+    fl_out_put(o, "</tbody></table>\n");
     if (n > MAX_FAULT_TABLE)
-        putf(o, "<p class=\"muted\">%zu more faults in the JSON report.</p>\n",
-             n - MAX_FAULT_TABLE);
+        fl_out_putf(o, "<p class=\"muted\">%zu more faults in the JSON report.</p>\n",
+                    n - MAX_FAULT_TABLE);
 }
 
 /* ------------------------------------------------------------------ waterfalls ---- */
@@ -689,66 +672,69 @@ static void waterfall(out_t *o, const fl_span_t *const *sp, size_t from, size_t 
     uint64_t len = t1 > t0 ? t1 - t0 : 1;
     size_t rows = to - from < MAX_TRACE_SPANS ? to - from : MAX_TRACE_SPANS;
     const double rh = 16;
-    put(o, "<div class=\"trace\" data-trace=\"");
+    fl_out_put(o, "<div class=\"trace\" data-trace=\"");
     attr(o, sp[from]->trace_id);
-    put(o, "\"><b>trace ");
+    fl_out_put(o, "\"><b>trace ");
     text(o, sp[from]->trace_id);
-    putf(o, "</b> <span class=\"muted\">%zu span%s, ", to - from, to - from == 1 ? "" : "s");
+    fl_out_putf(o, "</b> <span class=\"muted\">%zu span%s, ", to - from, to - from == 1 ? "" : "s");
     ns_secs(o, len);
-    putf(o, "s%s</span>\n", err ? ", failed" : ", retried");
-    putf(o,
-         "<svg class=\"waterfall\" viewBox=\"0 0 %d %g\" role=\"img\" "
-         "aria-label=\"trace waterfall\">",
-         W, rows * rh + 4);
+    fl_out_putf(o, "s%s</span>\n", err ? ", failed" : ", retried");
+    fl_out_putf(o,
+                "<svg class=\"waterfall\" viewBox=\"0 0 %d %g\" role=\"img\" "
+                "aria-label=\"trace waterfall\">",
+                W, rows * rh + 4);
     for (size_t k = 0; k < rows; k++) {
         const fl_span_t *s = sp[from + k];
         int d = depth(sp, from, to, from + k);
         double y = 2 + k * rh;
-        putf(o, "<text class=\"lbl\" x=\"%d\" y=\"%g\">", 4 + 8 * (d < 8 ? d : 8), y + rh - 5);
+        fl_out_putf(o, "<text class=\"lbl\" x=\"%d\" y=\"%g\">", 4 + 8 * (d < 8 ? d : 8),
+                    y + rh - 5);
         text(o, s->service);
-        put(o, " ");
+        fl_out_put(o, " ");
         text(o, s->name);
-        put(o, "</text>");
+        fl_out_put(o, "</text>");
         double x0 = GUTTER + (double)(s->start_ns - t0) / (double)len * PLOT;
         double w = (double)s->duration_ns / (double)len * PLOT;
         if (w < 1.5)
             w = 1.5;
-        putf(o, "<rect class=\"span%s%s\" x=\"", s->status == FL_STATUS_ERROR ? " error" : "",
-             retried(sp, from, to, from + k) ? " retry" : "");
+        fl_out_putf(o, "<rect class=\"span%s%s\" x=\"",
+                    s->status == FL_STATUS_ERROR ? " error" : "",
+                    retried(sp, from, to, from + k) ? " retry" : "");
         num(o, x0, 1);
-        putf(o, "\" y=\"%g\" width=\"", y + 2);
+        fl_out_putf(o, "\" y=\"%g\" width=\"", y + 2);
         num(o, w, 1);
-        putf(o, "\" height=\"%g\"><title>", rh - 5);
+        fl_out_putf(o, "\" height=\"%g\"><title>", rh - 5);
         text(o, s->service);
         if (*str(s->instance)) {
-            put(o, " (");
+            fl_out_put(o, " (");
             text(o, s->instance);
-            put(o, ")");
+            fl_out_put(o, ")");
         }
-        put(o, " ");
+        fl_out_put(o, " ");
         text(o, s->name);
-        putf(o, " [%s] %s", fl_span_kind_name(s->kind), fl_span_status_name(s->status));
+        fl_out_putf(o, " [%s] %s", fl_span_kind_name(s->kind), fl_span_status_name(s->status));
         if (*str(s->status_message)) {
-            put(o, ": ");
+            fl_out_put(o, ": ");
             text(o, s->status_message);
         }
-        put(o, ", ");
+        fl_out_put(o, ", ");
         ns_secs(o, s->duration_ns);
-        put(o, "s");
+        fl_out_put(o, "s");
         if (s->attempt)
-            putf(o, ", attempt %u", s->attempt);
+            fl_out_putf(o, ", attempt %u", s->attempt);
         for (size_t a = 0; a < s->nattrs; a++) {
-            put(o, ", ");
+            fl_out_put(o, ", ");
             text(o, s->attrs[a].key);
-            put(o, "=");
+            fl_out_put(o, "=");
             text(o, s->attrs[a].value);
         }
-        put(o, "</title></rect>");
+        fl_out_put(o, "</title></rect>");
     }
-    put(o, "</svg>");
+    fl_out_put(o, "</svg>");
     if (to - from > rows)
-        putf(o, "<p class=\"muted\">%zu more spans in the JSON report.</p>", to - from - rows);
-    put(o, "</div>\n");
+        fl_out_putf(o, "<p class=\"muted\">%zu more spans in the JSON report.</p>",
+                    to - from - rows);
+    fl_out_put(o, "</div>\n");
 }
 
 /* Waterfalls of the traces with a failed span first, then of those with a retried one. */
@@ -779,7 +765,7 @@ static void waterfalls(out_t *o, const fl_scenario_result_t *r)
                 interesting++;
                 if (shown < MAX_TRACES) {
                     if (!shown)
-                        put(o, "<h3>Traces (failed and retried requests)</h3>\n");
+                        fl_out_put(o, "<h3>Traces (failed and retried requests)</h3>\n");
                     waterfall(o, sp, from, to, err);
                     shown++;
                 }
@@ -788,11 +774,13 @@ static void waterfalls(out_t *o, const fl_scenario_result_t *r)
         }
     }
     if (interesting > shown)
-        putf(o, "<p class=\"muted\">%zu more failed or retried traces in the JSON report.</p>\n",
-             interesting - shown);
+        fl_out_putf(
+            o, "<p class=\"muted\">%zu more failed or retried traces in the JSON report.</p>\n",
+            interesting - shown);
     if (!interesting)
-        putf(o, "<p class=\"muted\">%zu spans collected; no failed or retried request.</p>\n",
-             r->nspans);
+        fl_out_putf(o,
+                    "<p class=\"muted\">%zu spans collected; no failed or retried request.</p>\n",
+                    r->nspans);
     free(sp);
 }
 
@@ -801,29 +789,29 @@ static void waterfalls(out_t *o, const fl_scenario_result_t *r)
 static void event_row(out_t *o, const fl_event_t *ev)
 {
     int failed = ev->kind == FL_EV_ASSERT && !ev->ok;
-    putf(o, "<tr class=\"%s\"><td class=\"num\">",
-         failed                    ? "ev-fail"
-         : ev->kind == FL_EV_FAULT ? "ev-fault"
-                                   : "ev");
+    fl_out_putf(o, "<tr class=\"%s\"><td class=\"num\">",
+                failed                    ? "ev-fail"
+                : ev->kind == FL_EV_FAULT ? "ev-fault"
+                                          : "ev");
     ns_secs(o, ev->t_ns);
-    putf(o, "</td><td>%s</td><td>", fl_text_kind_name(ev->kind));
+    fl_out_putf(o, "</td><td>%s</td><td>", fl_text_kind_name(ev->kind));
     text(o, ev->subject);
-    put(o, "</td><td>");
+    fl_out_put(o, "</td><td>");
     if (failed)
-        put(o, "FAILED: ");
+        fl_out_put(o, "FAILED: ");
     text(o, ev->text);
-    put(o, "</td><td>");
+    fl_out_put(o, "</td><td>");
     text(o, ev->where);
-    put(o, "</td></tr>\n");
+    fl_out_put(o, "</td></tr>\n");
 }
 
 static void event_table(out_t *o, const fl_scenario_result_t *r, size_t from, size_t to)
 {
-    put(o, "<table class=\"events\"><thead><tr><th>t (s)</th><th>kind</th><th>subject</th>"
-           "<th>what</th><th>where</th></tr></thead><tbody>\n");
+    fl_out_put(o, "<table class=\"events\"><thead><tr><th>t (s)</th><th>kind</th><th>subject</th>"
+                  "<th>what</th><th>where</th></tr></thead><tbody>\n");
     for (size_t i = from; i < to; i++)
         event_row(o, &r->events[i]);
-    put(o, "</tbody></table>\n");
+    fl_out_put(o, "</tbody></table>\n");
 }
 
 /* The whole log when short; otherwise MAX_EVENTS around the failure (or the last ones). */
@@ -838,13 +826,13 @@ static void event_log(out_t *o, const fl_scenario_result_t *r, int open)
         to = end + after < r->nevents ? end + after : r->nevents;
         from = to > MAX_EVENTS ? to - MAX_EVENTS : 0;
     }
-    putf(o, "<details class=\"log\"%s><summary>Event log (%zu events", open ? " open" : "",
-         r->nevents);
+    fl_out_putf(o, "<details class=\"log\"%s><summary>Event log (%zu events", open ? " open" : "",
+                r->nevents);
     if (to - from < r->nevents)
-        putf(o, "; %zu to %zu shown, all in the JSON report", from + 1, to);
-    put(o, ")</summary>\n");
+        fl_out_putf(o, "; %zu to %zu shown, all in the JSON report", from + 1, to);
+    fl_out_put(o, ")</summary>\n");
     event_table(o, r, from, to);
-    put(o, "</details>\n");
+    fl_out_put(o, "</details>\n");
 }
 
 /* The last `lines` lines (at most LOG_BYTES) of an instance's log. */
@@ -898,57 +886,58 @@ static void log_excerpt(out_t *o, const fl_log_t *log, size_t lines, int around_
     }
     start = char_start(t, start, len);
     end = char_start(t, end, len);
-    put(o, "<div class=\"instance-log\" data-instance=\"");
+    fl_out_put(o, "<div class=\"instance-log\" data-instance=\"");
     attr(o, log->instance);
-    put(o, "\"><b>");
+    fl_out_put(o, "\"><b>");
     text(o, log->instance);
-    put(o, "</b> <span class=\"muted\">");
+    fl_out_put(o, "</b> <span class=\"muted\">");
     if (!len)
-        put(o, "(empty)");
+        fl_out_put(o, "(empty)");
     else if (mark <= len)
-        putf(o, "(the lines around the failure%s)",
-             log->truncated ? "; older output was dropped" : "");
+        fl_out_putf(o, "(the lines around the failure%s)",
+                    log->truncated ? "; older output was dropped" : "");
     else if (start > 0 || log->truncated)
-        putf(o, "(last lines only%s)", log->truncated ? "; older output was dropped" : "");
+        fl_out_putf(o, "(last lines only%s)", log->truncated ? "; older output was dropped" : "");
     else
-        putf(o, "(%zu line%s)", total, total == 1 ? "" : "s");
-    put(o, "</span><pre class=\"log\">");
+        fl_out_putf(o, "(%zu line%s)", total, total == 1 ? "" : "s");
+    fl_out_put(o, "</span><pre class=\"log\">");
     if (mark <= len) {
         if (start > 0)
-            put(o, "<span class=\"muted\">[earlier lines left out]</span>\n");
+            fl_out_put(o, "<span class=\"muted\">[earlier lines left out]</span>\n");
         text_n(o, t + start, mark - start);
         if (mark > 0 && t[mark - 1] != '\n')
-            put(o, "\n");
-        put(o, "<b class=\"fail-mark\">&#9472;&#9472; the scenario failed here &#9472;&#9472;"
-               "</b>\n");
+            fl_out_put(o, "\n");
+        fl_out_put(o,
+                   "<b class=\"fail-mark\">&#9472;&#9472; the scenario failed here &#9472;&#9472;"
+                   "</b>\n");
         text_n(o, t + mark, end - mark);
         if (end < len)
-            put(o, "<span class=\"muted\">[later lines left out]</span>");
+            fl_out_put(o, "<span class=\"muted\">[later lines left out]</span>");
     } else {
         text_n(o, t + start, end - start);
     }
-    put(o, "</pre></div>\n");
+    fl_out_put(o, "</pre></div>\n");
 }
 
 static void evidence(out_t *o, const fl_scenario_result_t *r, const fl_fault_iv_t *f, size_t nf)
 {
-    put(o, "<div class=\"evidence\"><b>");
+    fl_out_put(o, "<div class=\"evidence\"><b>");
     text(o, r->message && *r->message ? r->message : "failed");
-    put(o, "</b>");
+    fl_out_put(o, "</b>");
     if (r->where && *r->where) {
-        put(o, "<br>at <code>");
+        fl_out_put(o, "<br>at <code>");
         text(o, r->where);
-        put(o, "</code>");
+        fl_out_put(o, "</code>");
     }
     if (r->traceback && *r->traceback) {
-        put(o, "<pre class=\"traceback\">");
+        fl_out_put(o, "<pre class=\"traceback\">");
         text(o, r->traceback);
-        put(o, "</pre>");
+        fl_out_put(o, "</pre>");
     }
     size_t end = fl_text_failure_end(r);
     size_t begin = end > FL_TEXT_CONTEXT_EVENTS ? end - FL_TEXT_CONTEXT_EVENTS : 0;
     if (end > begin) {
-        put(o, "<div>What happened just before:</div>\n");
+        fl_out_put(o, "<div>What happened just before:</div>\n");
         event_table(o, r, begin, end);
     }
     if (end > 0 && end <= r->nevents) {
@@ -956,13 +945,13 @@ static void evidence(out_t *o, const fl_scenario_result_t *r, const fl_fault_iv_
         size_t on = 0;
         for (size_t i = 0; i < nf; i++)
             if (!f[i].instant && f[i].on_ns <= at && f[i].off_ns >= at) {
-                put(o, on++ ? ", " : "<div>Faults on at that moment: ");
+                fl_out_put(o, on++ ? ", " : "<div>Faults on at that moment: ");
                 fault_label(o, &f[i]);
             }
         if (on)
-            put(o, "</div>\n");
+            fl_out_put(o, "</div>\n");
     }
-    put(o, "</div>\n");
+    fl_out_put(o, "</div>\n");
 }
 
 static void scenario_section(out_t *o, const fl_run_result_t *run, size_t idx)
@@ -978,36 +967,36 @@ static void scenario_section(out_t *o, const fl_run_result_t *run, size_t idx)
     if (!o->rc)
         o->rc = fl_derive_lanes(r, end_ns, &lanes, &nlanes);
 
-    putf(o, "<details class=\"scenario %s\" id=\"s-%zu\" data-verdict=\"%s\"",
-         fl_verdict_name(r->verdict), idx + 1, fl_verdict_name(r->verdict));
+    fl_out_putf(o, "<details class=\"scenario %s\" id=\"s-%zu\" data-verdict=\"%s\"",
+                fl_verdict_name(r->verdict), idx + 1, fl_verdict_name(r->verdict));
     title_attr(o, r);
-    put(o, bad ? " open>" : ">");
-    put(o, "<summary>");
+    fl_out_put(o, bad ? " open>" : ">");
+    fl_out_put(o, "<summary>");
     verdict_badge(o, r->verdict);
-    put(o, " <h2>");
+    fl_out_put(o, " <h2>");
     text(o, r->file);
-    put(o, ": ");
+    fl_out_put(o, ": ");
     text(o, r->name);
-    put(o, "</h2> <span class=\"muted\">");
+    fl_out_put(o, "</h2> <span class=\"muted\">");
     secs(o, r->seconds, 3);
-    put(o, "s</span></summary>\n");
+    fl_out_put(o, "s</span></summary>\n");
     if (r->topology) {
-        put(o, "<div class=\"muted\">topology: ");
+        fl_out_put(o, "<div class=\"muted\">topology: ");
         text(o, r->topology);
-        put(o, "</div>\n");
+        fl_out_put(o, "</div>\n");
     }
     if (bad)
         evidence(o, r, faults, nfaults);
     else if (r->verdict == FL_VERDICT_SKIP) {
-        put(o, "<p>skipped");
+        fl_out_put(o, "<p>skipped");
         if (r->message) {
-            put(o, ": ");
+            fl_out_put(o, ": ");
             text(o, r->message);
         }
-        put(o, "</p>\n");
+        fl_out_put(o, "</p>\n");
     }
     if (r->nevents || nlanes) {
-        put(o, "<h3>Timeline</h3>\n");
+        fl_out_put(o, "<h3>Timeline</h3>\n");
         timeline_svg(o, r, end_ns, faults, nfaults, lanes, nlanes);
     }
     load_charts(o, r, end_ns);
@@ -1015,13 +1004,13 @@ static void scenario_section(out_t *o, const fl_run_result_t *run, size_t idx)
     waterfalls(o, r);
     event_log(o, r, 0);
     if (r->nlogs) {
-        putf(o, "<details class=\"logs\"%s><summary>Instance logs (%zu)</summary>\n",
-             bad ? " open" : "", r->nlogs);
+        fl_out_putf(o, "<details class=\"logs\"%s><summary>Instance logs (%zu)</summary>\n",
+                    bad ? " open" : "", r->nlogs);
         for (size_t i = 0; i < r->nlogs; i++)
             log_excerpt(o, &r->logs[i], bad ? LOG_LINES_FAIL : LOG_LINES_PASS, bad);
-        put(o, "</details>\n");
+        fl_out_put(o, "</details>\n");
     }
-    put(o, "</details>\n");
+    fl_out_put(o, "</details>\n");
     free(faults);
     fl_derive_lanes_free(lanes, nlanes);
 }
@@ -1055,40 +1044,42 @@ static int render(const fl_run_result_t *run, fl_buf_t *out)
         errors += v == FL_VERDICT_ERROR || v == FL_VERDICT_USAGE;
         skipped += v == FL_VERDICT_SKIP;
     }
-    put(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n");
-    putf(&o,
-         "<title>faultline: %zu passed, %zu failed, %zu errors</title>\n<style>%s</style>"
-         "</head>\n<body>\n",
-         passed, failed, errors, css);
-    putf(&o,
-         "<h1>faultline report</h1>\n<p id=\"totals\" class=\"%s\">%zu scenario%s: "
-         "<b>%zu passed</b>, <b>%zu failed</b>, <b>%zu errors</b>, %zu skipped in ",
-         failed + errors ? "bad" : "good", run->nscenarios, run->nscenarios == 1 ? "" : "s", passed,
-         failed, errors, skipped);
+    fl_out_put(&o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+                   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+                   "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n");
+    fl_out_putf(&o,
+                "<title>faultline: %zu passed, %zu failed, %zu errors</title>\n<style>%s</style>"
+                "</head>\n<body>\n",
+                passed, failed, errors, css);
+    fl_out_putf(&o,
+                "<h1>faultline report</h1>\n<p id=\"totals\" class=\"%s\">%zu scenario%s: "
+                "<b>%zu passed</b>, <b>%zu failed</b>, <b>%zu errors</b>, %zu skipped in ",
+                failed + errors ? "bad" : "good", run->nscenarios, run->nscenarios == 1 ? "" : "s",
+                passed, failed, errors, skipped);
     secs(&o, run->seconds, 1);
-    putf(&o, "s &middot; seed <code id=\"seed\">%llu</code> &middot; faultline ",
-         (unsigned long long)run->seed);
+    fl_out_putf(&o, "s &middot; seed <code id=\"seed\">%llu</code> &middot; faultline ",
+                (unsigned long long)run->seed);
     text(&o, run->version ? run->version : FL_VERSION);
-    put(&o, " &middot; started ");
+    fl_out_put(&o, " &middot; started ");
     timestamp(&o, run->start_unix_ms);
     if (run->nshards)
-        putf(&o, " &middot; shard %u/%u", run->shard, run->nshards);
-    put(&o, "</p>\n<p class=\"muted\">Re-run with <code>--seed ");
-    putf(&o, "%llu</code> to repeat every random choice.</p>\n", (unsigned long long)run->seed);
-    put(&o, "<div id=\"controls\" hidden>show: <button data-mode=\"all\">all</button>"
-            "<button data-mode=\"failed\">failures</button><button data-mode=\"pass\">passed"
-            "</button><button data-mode=\"skip\">skipped</button> <input id=\"q\" "
-            "type=\"search\" placeholder=\"filter by file or name\"> <button id=\"open-all\">"
-            "expand all</button><button id=\"close-all\">collapse all</button></div>\n");
+        fl_out_putf(&o, " &middot; shard %u/%u", run->shard, run->nshards);
+    fl_out_put(&o, "</p>\n<p class=\"muted\">Re-run with <code>--seed ");
+    fl_out_putf(&o, "%llu</code> to repeat every random choice.</p>\n",
+                (unsigned long long)run->seed);
+    fl_out_put(&o,
+               "<div id=\"controls\" hidden>show: <button data-mode=\"all\">all</button>"
+               "<button data-mode=\"failed\">failures</button><button data-mode=\"pass\">passed"
+               "</button><button data-mode=\"skip\">skipped</button> <input id=\"q\" "
+               "type=\"search\" placeholder=\"filter by file or name\"> <button id=\"open-all\">"
+               "expand all</button><button id=\"close-all\">collapse all</button></div>\n");
     summary_table(&o, run);
     for (int g = 0; g < 3; g++)
         for (size_t i = 0; i < run->nscenarios; i++)
             if (rank(run->scenarios[i].verdict) == g)
                 scenario_section(&o, run, i);
-    putf(&o, "<script>%s</script>\n</body></html>\n", script);
+    fl_out_putf(&o, "<script>%s</script>\n</body></html>\n", script);
     if (o.rc) {
         out->len = start;
         if (out->data)

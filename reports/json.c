@@ -18,35 +18,14 @@
 #define FL_VERSION "unknown"
 #endif
 
-/* The output buffer with a sticky error, as in junit.c. */
-typedef struct {
-    fl_buf_t *b;
-    int rc;
-} out_t;
-
-static void put(out_t *o, const char *s)
-{
-    if (!o->rc)
-        o->rc = fl_buf_puts(o->b, s);
-}
-
-static void putf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(out_t *o, const char *fmt, ...)
-{
-    if (o->rc)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    o->rc = fl_buf_vprintf(o->b, fmt, ap);
-    va_end(ap);
-}
+typedef fl_out_t out_t;
 
 static void str_n(out_t *o, const char *s, size_t len)
 {
-    put(o, "\"");
+    fl_out_put(o, "\"");
     if (!o->rc && s)
         o->rc = fl_text_escape_json(o->b, s, len);
-    put(o, "\"");
+    fl_out_put(o, "\"");
 }
 
 static void str(out_t *o, const char *s)
@@ -57,7 +36,7 @@ static void str(out_t *o, const char *s)
 /* "key": first, then the value; comma handling is the caller's (`sep`). */
 static void key(out_t *o, const char *sep, const char *k)
 {
-    putf(o, "%s\"%s\":", sep, k);
+    fl_out_putf(o, "%s\"%s\":", sep, k);
 }
 
 static void kv_str(out_t *o, const char *sep, const char *k, const char *v)
@@ -73,19 +52,19 @@ static void kv_opt(out_t *o, const char *sep, const char *k, const char *v)
     if (v)
         str(o, v);
     else
-        put(o, "null");
+        fl_out_put(o, "null");
 }
 
 static void kv_u64(out_t *o, const char *sep, const char *k, uint64_t v)
 {
     key(o, sep, k);
-    putf(o, "%llu", (unsigned long long)v);
+    fl_out_putf(o, "%llu", (unsigned long long)v);
 }
 
 static void kv_bool(out_t *o, const char *sep, const char *k, int v)
 {
     key(o, sep, k);
-    put(o, v ? "true" : "false");
+    fl_out_put(o, v ? "true" : "false");
 }
 
 static void kv_ns(out_t *o, const char *sep, const char *k, uint64_t ns)
@@ -109,13 +88,13 @@ static void kv_time(out_t *o, const char *sep, const char *k, uint64_t unix_ms)
     char s[64] = "1970-01-01T00:00:00";
     if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 0 && tm.tm_year + 1900 <= 9999)
         strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    putf(o, "%s\"%s\":\"%s.%03lluZ\"", sep, k, s, (unsigned long long)(unix_ms % 1000));
+    fl_out_putf(o, "%s\"%s\":\"%s.%03lluZ\"", sep, k, s, (unsigned long long)(unix_ms % 1000));
 }
 
 static void counts(out_t *o, const fl_fault_counts_t *c)
 {
     if (!c->known) {
-        put(o, "null");
+        fl_out_put(o, "null");
         return;
     }
     kv_u64(o, "{", "connections", c->connections);
@@ -125,7 +104,7 @@ static void counts(out_t *o, const fl_fault_counts_t *c)
     kv_u64(o, ",", "resets", c->resets);
     kv_u64(o, ",", "closes", c->closes);
     kv_u64(o, ",", "refused", c->refused);
-    put(o, "}");
+    fl_out_put(o, "}");
 }
 
 static void event(out_t *o, const fl_event_t *ev)
@@ -145,9 +124,9 @@ static void event(out_t *o, const fl_event_t *ev)
                ev->phase == FL_FAULT_NONE ? "none" : fl_fault_phase_name(ev->phase));
         key(o, ",", "counts");
         counts(o, &ev->counts);
-        put(o, "}");
+        fl_out_put(o, "}");
     }
-    put(o, "}");
+    fl_out_put(o, "}");
 }
 
 static void faults(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns)
@@ -156,7 +135,7 @@ static void faults(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns)
     size_t n = 0;
     if (!o->rc)
         o->rc = fl_derive_faults(r, end_ns, &f, &n);
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < n && !o->rc; i++) {
         kv_u64(o, i ? ",{" : "{", "id", f[i].id);
         kv_str(o, ",", "subject", f[i].subject);
@@ -165,18 +144,19 @@ static void faults(out_t *o, const fl_scenario_result_t *r, uint64_t end_ns)
         kv_ns(o, ",", "on", f[i].on_ns);
         key(o, ",", "off");
         if (f[i].instant || f[i].open)
-            put(o, "null");
+            fl_out_put(o, "null");
         else if (!o->rc)
             o->rc = fl_text_put_ns(o->b, f[i].off_ns);
         kv_bool(o, ",", "instant", f[i].instant);
         kv_opt(o, ",", "end_text", f[i].end_text);
         key(o, ",", "fired");
-        put(o, f[i].counts.known ? (fl_fault_fired(&f[i].counts) ? "true" : "false") : "null");
+        fl_out_put(o,
+                   f[i].counts.known ? (fl_fault_fired(&f[i].counts) ? "true" : "false") : "null");
         key(o, ",", "counts");
         counts(o, &f[i].counts);
-        put(o, "}");
+        fl_out_put(o, "}");
     }
-    put(o, "]");
+    fl_out_put(o, "]");
     free(f);
 }
 
@@ -184,7 +164,7 @@ static void series(out_t *o, const fl_series_t *s)
 {
     kv_str(o, "{", "name", s->name);
     key(o, ",", "samples");
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < s->nsamples; i++) {
         const fl_sample_t *x = &s->samples[i];
         kv_ns(o, i ? ",{" : "{", "t", x->t_ns);
@@ -195,9 +175,9 @@ static void series(out_t *o, const fl_series_t *s)
         kv_num(o, ",", "p90_ms", x->p90_ms, 3);
         kv_num(o, ",", "p99_ms", x->p99_ms, 3);
         kv_num(o, ",", "max_ms", x->max_ms, 3);
-        put(o, "}");
+        fl_out_put(o, "}");
     }
-    put(o, "]}");
+    fl_out_put(o, "]}");
 }
 
 static void span(out_t *o, const fl_span_t *s)
@@ -215,15 +195,15 @@ static void span(out_t *o, const fl_span_t *s)
     kv_str(o, ",", "status_message", s->status_message);
     kv_u64(o, ",", "attempt", s->attempt);
     key(o, ",", "attributes");
-    put(o, "{");
+    fl_out_put(o, "{");
     for (size_t i = 0; i < s->nattrs; i++) {
         if (i)
-            put(o, ",");
+            fl_out_put(o, ",");
         str(o, s->attrs[i].key);
-        put(o, ":");
+        fl_out_put(o, ":");
         str(o, s->attrs[i].value);
     }
-    put(o, "}}");
+    fl_out_put(o, "}}");
 }
 
 static void scenario(out_t *o, const fl_scenario_result_t *r)
@@ -242,37 +222,37 @@ static void scenario(out_t *o, const fl_scenario_result_t *r)
     size_t fe = fl_text_failure_end(r);
     if (r->verdict == FL_VERDICT_FAIL && fe > 0 && fe <= r->nevents &&
         r->events[fe - 1].kind == FL_EV_ASSERT && !r->events[fe - 1].ok)
-        putf(o, "%zu", fe - 1);
+        fl_out_putf(o, "%zu", fe - 1);
     else
-        put(o, "null");
+        fl_out_put(o, "null");
     key(o, ",", "events");
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < r->nevents; i++) {
         if (i)
-            put(o, ",\n");
+            fl_out_put(o, ",\n");
         event(o, &r->events[i]);
     }
-    put(o, "]");
+    fl_out_put(o, "]");
     key(o, ",\n", "faults");
     faults(o, r, end_ns);
     key(o, ",\n", "series");
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < r->nseries; i++) {
         if (i)
-            put(o, ",");
+            fl_out_put(o, ",");
         series(o, &r->series[i]);
     }
-    put(o, "]");
+    fl_out_put(o, "]");
     key(o, ",\n", "spans");
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < r->nspans; i++) {
         if (i)
-            put(o, ",\n");
+            fl_out_put(o, ",\n");
         span(o, &r->spans[i]);
     }
-    put(o, "]");
+    fl_out_put(o, "]");
     key(o, ",\n", "logs");
-    put(o, "[");
+    fl_out_put(o, "[");
     for (size_t i = 0; i < r->nlogs; i++) {
         const fl_log_t *l = &r->logs[i];
         kv_str(o, i ? ",{" : "{", "instance", l->instance);
@@ -285,13 +265,13 @@ static void scenario(out_t *o, const fl_scenario_result_t *r)
             size_t line = 0;
             for (size_t k = 0; k < l->failure_at; k++)
                 line += l->text[k] == '\n';
-            putf(o, "%zu", line);
+            fl_out_putf(o, "%zu", line);
         } else {
-            put(o, "null");
+            fl_out_put(o, "null");
         }
-        put(o, "}");
+        fl_out_put(o, "}");
     }
-    put(o, "]}");
+    fl_out_put(o, "]}");
 }
 
 int fl_json_write_buf(const fl_run_result_t *run, fl_buf_t *out)
@@ -307,27 +287,27 @@ int fl_json_write_buf(const fl_run_result_t *run, fl_buf_t *out)
         skipped += v == FL_VERDICT_SKIP;
     }
     kv_str(&o, "{", "format", "faultline-report");
-    putf(&o, ",\"version\":%d", FL_JSON_VERSION);
+    fl_out_putf(&o, ",\"version\":%d", FL_JSON_VERSION);
     kv_str(&o, ",", "faultline", run->version ? run->version : FL_VERSION);
     kv_u64(&o, ",", "seed", run->seed);
     kv_time(&o, ",", "started", run->start_unix_ms);
     kv_num(&o, ",", "seconds", run->seconds > 0 ? run->seconds : 0, 6);
     key(&o, ",", "shard");
     if (run->nshards)
-        putf(&o, "{\"index\":%u,\"count\":%u}", run->shard, run->nshards);
+        fl_out_putf(&o, "{\"index\":%u,\"count\":%u}", run->shard, run->nshards);
     else
-        put(&o, "null");
-    putf(&o,
-         ",\"counts\":{\"scenarios\":%zu,\"passed\":%zu,\"failed\":%zu,\"errors\":%zu,"
-         "\"skipped\":%zu}",
-         run->nscenarios, passed, failed, errors, skipped);
-    put(&o, ",\n\"scenarios\":[\n");
+        fl_out_put(&o, "null");
+    fl_out_putf(&o,
+                ",\"counts\":{\"scenarios\":%zu,\"passed\":%zu,\"failed\":%zu,\"errors\":%zu,"
+                "\"skipped\":%zu}",
+                run->nscenarios, passed, failed, errors, skipped);
+    fl_out_put(&o, ",\n\"scenarios\":[\n");
     for (size_t i = 0; i < run->nscenarios; i++) {
         if (i)
-            put(&o, ",\n");
+            fl_out_put(&o, ",\n");
         scenario(&o, &run->scenarios[i]);
     }
-    put(&o, "\n]}\n");
+    fl_out_put(&o, "\n]}\n");
     if (o.rc) {
         out->len = start;
         if (out->data)

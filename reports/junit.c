@@ -26,10 +26,7 @@
 
 /* The output buffer with a sticky error: after the first failure every put is a no-op, and
  * the caller checks rc once at the end. */
-typedef struct {
-    fl_buf_t *b;
-    int rc;
-} out_t;
+typedef fl_out_t out_t;
 
 typedef struct {
     size_t tests, failures, errors, skipped;
@@ -41,23 +38,6 @@ static const char *str(const char *s)
     return s ? s : "";
 }
 
-static void put(out_t *o, const char *s)
-{
-    if (!o->rc)
-        o->rc = fl_buf_puts(o->b, s);
-}
-
-static void putf(out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(out_t *o, const char *fmt, ...)
-{
-    if (o->rc)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    o->rc = fl_buf_vprintf(o->b, fmt, ap);
-    va_end(ap);
-}
-
 static void text(out_t *o, const char *s)
 {
     if (!o->rc && s)
@@ -66,23 +46,23 @@ static void text(out_t *o, const char *s)
 
 static void attr(out_t *o, const char *name, const char *value)
 {
-    putf(o, " %s=\"", name);
+    fl_out_putf(o, " %s=\"", name);
     if (!o->rc && value)
         o->rc = fl_text_escape_xml(o->b, value, strlen(value), 1);
-    put(o, "\"");
+    fl_out_put(o, "\"");
 }
 
 static void attr_count(out_t *o, const char *name, size_t n)
 {
-    putf(o, " %s=\"%zu\"", name, n);
+    fl_out_putf(o, " %s=\"%zu\"", name, n);
 }
 
 static void attr_seconds(out_t *o, const char *name, double seconds)
 {
-    putf(o, " %s=\"", name);
+    fl_out_putf(o, " %s=\"", name);
     if (!o->rc)
         o->rc = fl_text_put_seconds(o->b, seconds, 3);
-    put(o, "\"");
+    fl_out_put(o, "\"");
 }
 
 static void attr_timestamp(out_t *o, const char *name, uint64_t unix_ms)
@@ -92,7 +72,7 @@ static void attr_timestamp(out_t *o, const char *name, uint64_t unix_ms)
     char s[64] = "1970-01-01T00:00:00";
     if (gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 0 && tm.tm_year + 1900 <= 9999)
         strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
-    putf(o, " %s=\"%s\"", name, s);
+    fl_out_putf(o, " %s=\"%s\"", name, s);
 }
 
 static void count(counts_t *c, const fl_scenario_result_t *r)
@@ -126,23 +106,23 @@ static void attr_counts(out_t *o, const counts_t *c)
 /* "+1.234s kind subject: text (where)\n", as character data. */
 static void event_line(out_t *o, const fl_event_t *ev)
 {
-    put(o, "+");
+    fl_out_put(o, "+");
     if (!o->rc)
         o->rc = fl_text_put_seconds(o->b, (double)ev->t_ns / 1e9, 3);
-    putf(o, "s %s ", fl_text_kind_name(ev->kind));
+    fl_out_putf(o, "s %s ", fl_text_kind_name(ev->kind));
     if (ev->kind == FL_EV_ASSERT && !ev->ok)
-        put(o, "FAILED: ");
+        fl_out_put(o, "FAILED: ");
     if (*str(ev->subject)) {
         text(o, ev->subject);
-        put(o, ": ");
+        fl_out_put(o, ": ");
     }
     text(o, ev->text);
     if (*str(ev->where)) {
-        put(o, " (");
+        fl_out_put(o, " (");
         text(o, ev->where);
-        put(o, ")");
+        fl_out_put(o, ")");
     }
-    put(o, "\n");
+    fl_out_put(o, "\n");
 }
 
 /* Every fault of the scenario, with its interval and whether it fired, the ones on at the
@@ -156,40 +136,40 @@ static void fault_summary(out_t *o, const fl_scenario_result_t *r, size_t end)
         return;
     }
     uint64_t at = end > 0 && end <= r->nevents ? r->events[end - 1].t_ns : UINT64_MAX;
-    put(o, "\nFaults (* = on at the failure):\n");
+    fl_out_put(o, "\nFaults (* = on at the failure):\n");
     for (size_t i = 0; i < n; i++) {
         int on = !f[i].instant && f[i].on_ns <= at && f[i].off_ns >= at;
-        put(o, on ? "* " : "  ");
+        fl_out_put(o, on ? "* " : "  ");
         text(o, f[i].text);
         if (*f[i].subject) {
-            put(o, " on ");
+            fl_out_put(o, " on ");
             text(o, f[i].subject);
         }
-        put(o, " +");
+        fl_out_put(o, " +");
         if (!o->rc)
             o->rc = fl_text_put_seconds(o->b, (double)f[i].on_ns / 1e9, 3);
-        put(o, "s");
+        fl_out_put(o, "s");
         if (!f[i].instant) {
-            put(o, " to ");
+            fl_out_put(o, " to ");
             if (f[i].open) {
-                put(o, "the end");
+                fl_out_put(o, "the end");
             } else {
-                put(o, "+");
+                fl_out_put(o, "+");
                 if (!o->rc)
                     o->rc = fl_text_put_seconds(o->b, (double)f[i].off_ns / 1e9, 3);
-                put(o, "s");
+                fl_out_put(o, "s");
             }
         }
         if (f[i].counts.known)
-            putf(o,
-                 ": %s (connections %llu, chunks %llu, bytes %llu, resets %llu, closes %llu, "
-                 "refused %llu)",
-                 fl_fault_fired(&f[i].counts) ? "fired" : "never fired",
-                 (unsigned long long)f[i].counts.connections,
-                 (unsigned long long)f[i].counts.chunks, (unsigned long long)f[i].counts.bytes,
-                 (unsigned long long)f[i].counts.resets, (unsigned long long)f[i].counts.closes,
-                 (unsigned long long)f[i].counts.refused);
-        put(o, "\n");
+            fl_out_putf(
+                o,
+                ": %s (connections %llu, chunks %llu, bytes %llu, resets %llu, closes %llu, "
+                "refused %llu)",
+                fl_fault_fired(&f[i].counts) ? "fired" : "never fired",
+                (unsigned long long)f[i].counts.connections, (unsigned long long)f[i].counts.chunks,
+                (unsigned long long)f[i].counts.bytes, (unsigned long long)f[i].counts.resets,
+                (unsigned long long)f[i].counts.closes, (unsigned long long)f[i].counts.refused);
+        fl_out_put(o, "\n");
     }
     free(f);
 }
@@ -198,21 +178,21 @@ static void fault_summary(out_t *o, const fl_scenario_result_t *r, size_t end)
 static void failure_body(out_t *o, const fl_scenario_result_t *r)
 {
     text(o, r->message);
-    put(o, "\n");
+    fl_out_put(o, "\n");
     if (r->where && *r->where) {
-        put(o, "at ");
+        fl_out_put(o, "at ");
         text(o, r->where);
-        put(o, "\n");
+        fl_out_put(o, "\n");
     }
     if (r->traceback && *r->traceback) {
-        put(o, "\n");
+        fl_out_put(o, "\n");
         text(o, r->traceback);
-        put(o, "\n");
+        fl_out_put(o, "\n");
     }
     size_t end = fl_text_failure_end(r);
     size_t begin = end > FL_TEXT_CONTEXT_EVENTS ? end - FL_TEXT_CONTEXT_EVENTS : 0;
     if (end > begin)
-        put(o, "\nLast events before the failure:\n");
+        fl_out_put(o, "\nLast events before the failure:\n");
     for (size_t i = begin; i < end; i++)
         event_line(o, &r->events[i]);
     fault_summary(o, r, end);
@@ -230,59 +210,59 @@ static const struct {
 static void result_element(out_t *o, const fl_scenario_result_t *r)
 {
     if (r->verdict == FL_VERDICT_SKIP) {
-        put(o, "      <skipped");
+        fl_out_put(o, "      <skipped");
         if (r->message)
             attr(o, "message", r->message);
-        put(o, "/>\n");
+        fl_out_put(o, "/>\n");
         return;
     }
     if (r->verdict != FL_VERDICT_FAIL && r->verdict != FL_VERDICT_ERROR &&
         r->verdict != FL_VERDICT_USAGE)
         return;
     const char *tag = problems[r->verdict].tag;
-    putf(o, "      <%s", tag);
+    fl_out_putf(o, "      <%s", tag);
     attr(o, "message", r->message && *r->message ? r->message : problems[r->verdict].fallback);
     attr(o, "type", problems[r->verdict].type);
-    put(o, ">");
+    fl_out_put(o, ">");
     failure_body(o, r);
-    putf(o, "</%s>\n", tag);
+    fl_out_putf(o, "</%s>\n", tag);
 }
 
 static void testcase(out_t *o, const fl_scenario_result_t *r)
 {
-    put(o, "    <testcase");
+    fl_out_put(o, "    <testcase");
     attr(o, "classname", r->file);
     attr(o, "name", r->name);
     attr_seconds(o, "time", r->seconds);
     if (r->verdict == FL_VERDICT_PASS && !r->nevents && !r->nlogs) {
-        put(o, "/>\n");
+        fl_out_put(o, "/>\n");
         return;
     }
-    put(o, ">\n");
+    fl_out_put(o, ">\n");
     result_element(o, r);
     if (r->nevents) {
-        put(o, "      <system-out>");
+        fl_out_put(o, "      <system-out>");
         for (size_t i = 0; i < r->nevents; i++)
             event_line(o, &r->events[i]);
-        put(o, "</system-out>\n");
+        fl_out_put(o, "</system-out>\n");
     }
     if (r->nlogs) {
-        put(o, "      <system-err>");
+        fl_out_put(o, "      <system-err>");
         for (size_t i = 0; i < r->nlogs; i++) {
             const fl_log_t *log = &r->logs[i];
             const char *t = str(log->text);
             size_t len = log->text ? log->len : 0;
-            put(o, "== ");
+            fl_out_put(o, "== ");
             text(o, log->instance);
-            put(o, log->truncated ? " (older output dropped) ==\n" : " ==\n");
+            fl_out_put(o, log->truncated ? " (older output dropped) ==\n" : " ==\n");
             if (!o->rc)
                 o->rc = fl_text_escape_xml(o->b, t, len, 0);
             if (len && t[len - 1] != '\n')
-                put(o, "\n");
+                fl_out_put(o, "\n");
         }
-        put(o, "</system-err>\n");
+        fl_out_put(o, "</system-err>\n");
     }
-    put(o, "    </testcase>\n");
+    fl_out_put(o, "    </testcase>\n");
 }
 
 static int same_file(const fl_scenario_result_t *a, const fl_scenario_result_t *b)
@@ -300,28 +280,29 @@ static void testsuite(out_t *o, const fl_run_result_t *run, size_t first, size_t
         if (same_file(head, &run->scenarios[i]))
             count(&c, &run->scenarios[i]);
 
-    put(o, "  <testsuite");
+    fl_out_put(o, "  <testsuite");
     attr(o, "name", head->file);
     attr_counts(o, &c);
     attr_seconds(o, "time", c.seconds);
     attr_timestamp(o, "timestamp", head->start_unix_ms ? head->start_unix_ms : run->start_unix_ms);
     attr(o, "hostname", host);
     attr_count(o, "id", id);
-    put(o, ">\n    <properties>\n");
-    putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n", (unsigned long long)run->seed);
-    put(o, "      <property name=\"faultline.version\"");
+    fl_out_put(o, ">\n    <properties>\n");
+    fl_out_putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n",
+                (unsigned long long)run->seed);
+    fl_out_put(o, "      <property name=\"faultline.version\"");
     attr(o, "value", run->version ? run->version : FL_VERSION);
-    put(o, "/>\n");
+    fl_out_put(o, "/>\n");
     if (head->topology) {
-        put(o, "      <property name=\"topology\"");
+        fl_out_put(o, "      <property name=\"topology\"");
         attr(o, "value", head->topology);
-        put(o, "/>\n");
+        fl_out_put(o, "/>\n");
     }
-    put(o, "    </properties>\n");
+    fl_out_put(o, "    </properties>\n");
     for (size_t i = first; i < run->nscenarios; i++)
         if (same_file(head, &run->scenarios[i]))
             testcase(o, &run->scenarios[i]);
-    put(o, "  </testsuite>\n");
+    fl_out_put(o, "  </testsuite>\n");
 }
 
 static int file_seen_before(const fl_run_result_t *run, size_t i)
@@ -344,18 +325,18 @@ int fl_junit_write_buf(const fl_run_result_t *run, fl_buf_t *out)
     counts_t total = {0};
     for (size_t i = 0; i < run->nscenarios; i++)
         count(&total, &run->scenarios[i]);
-    put(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline\"");
+    fl_out_put(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline\"");
     /* the root takes only what Jenkins' schema allows there: readers sum the suites */
     attr_count(&o, "tests", total.tests);
     attr_count(&o, "failures", total.failures);
     attr_count(&o, "errors", total.errors);
     attr_seconds(&o, "time", run->seconds);
-    put(&o, ">\n");
+    fl_out_put(&o, ">\n");
     size_t id = 0;
     for (size_t i = 0; i < run->nscenarios; i++)
         if (!file_seen_before(run, i))
             testsuite(&o, run, i, id++, host);
-    put(&o, "</testsuites>\n");
+    fl_out_put(&o, "</testsuites>\n");
 
     if (o.rc) {
         out->len = start;

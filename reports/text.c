@@ -3,6 +3,8 @@
  * by an entity or by "\xNN" text, so the output is valid UTF-8 whatever the input was. */
 #include "reports/text.h"
 
+#include <stdarg.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -313,4 +315,20 @@ const char *fl_text_kind_name(fl_event_kind_t kind)
         return "note";
     }
     return "event";
+}
+
+void fl_out_put(fl_out_t *o, const char *s)
+{
+    if (!o->rc)
+        o->rc = fl_buf_puts(o->b, s);
+}
+
+void fl_out_putf(fl_out_t *o, const char *fmt, ...)
+{
+    if (o->rc)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    o->rc = fl_buf_vprintf(o->b, fmt, ap);
+    va_end(ap);
 }

@@ -22,6 +22,15 @@
  * DEL, C1 controls, bidirectional overrides and invalid UTF-8 (truncated, overlong, surrogates,
  * beyond U+10FFFF) the text "\xNN" per byte. The result is valid HTML text (or attribute
  * value) too. s may be NULL when len is 0. Returns 0 or FL_ENOMEM. */
+/* A document being written with a sticky error: the first failure (FL_ENOMEM) is kept in rc
+ * and every later write is skipped, so writers check once, at the end. */
+typedef struct {
+    fl_buf_t *b;
+    int rc;
+} fl_out_t;
+void fl_out_put(fl_out_t *o, const char *s);
+void fl_out_putf(fl_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 int fl_text_escape_xml(fl_buf_t *out, const char *s, size_t len, int attr);
 
 /* Appends s[0..len) to out, safe to print on a terminal: C0 controls (but \t and \n when
