@@ -38,6 +38,7 @@
 ---@field grace? faultline.Duration default "3s"
 ---@field consul? "fake"|"none"|string "fake" (default), "none", or a real agent's "host:port"
 ---@field amqp? "fake"|"none"|string "fake" (default), "none", or a real broker's "amqp://..." URL
+---@field mutants? string[] the FAULTLINE_BUG values its services implement (`faultline run --mutants`)
 
 ---Declares the file's services (at most once per file).
 ---@param spec faultline.Topology
@@ -46,6 +47,7 @@ function topology(spec) end
 ---@class faultline.ScenarioOpts
 ---@field timeout? faultline.Duration wall limit, setup and teardown included (default --timeout, 120s)
 ---@field skip? boolean|string skip it (a string says why)
+---@field catches? string[] the topology's mutants this scenario exists to catch (`--mutants` checks the claim)
 
 ---Declares a scenario. `fn(t)` runs in a coroutine with a fresh topology.
 ---@param name string unique in the file

@@ -798,21 +798,27 @@ static int g_scenario(lua_State *L)
                          e->decls[i].where);
     uint64_t timeout = 0;
     char *skip = NULL;
+    char **catches = NULL;
     if (fn == 3) {
-        static const char *const keys[] = {"timeout", "skip", NULL};
+        static const char *const keys[] = {"timeout", "skip", "catches", NULL};
         fl_lua_check_keys(L, 2, "scenario option", keys);
         lua_getfield(L, 2, "timeout");
         timeout = fl_lua_opt_dur(L, -1, "scenario timeout", 0);
+        lua_getfield(L, 2, "catches");
+        char what[128];
+        snprintf(what, sizeof what, "scenario \"%.80s\": catches", name);
+        catches = fl_mutants_parse(L, -1, what); /* last to raise: nothing else to free */
         lua_getfield(L, 2, "skip");
         if (lua_type(L, -1) == LUA_TSTRING)
             skip = strdup(lua_tostring(L, -1));
         else if (lua_toboolean(L, -1))
             skip = strdup("skipped");
-        lua_pop(L, 2);
+        lua_pop(L, 3);
     }
     scenario_decl_t *d = realloc(e->decls, (e->ndecls + 1) * sizeof *d);
     if (!d) {
         free(skip);
+        fl_strv_free(catches);
         return luaL_error(L, "out of memory");
     }
     e->decls = d;
@@ -821,6 +827,7 @@ static int g_scenario(lua_State *L)
     d->name = strdup(name);
     d->timeout_ns = timeout;
     d->skip = skip;
+    d->catches = catches ? catches : calloc(1, sizeof *catches);
     fl_lua_where(L, d->where, sizeof d->where);
     lua_pushvalue(L, fn);
     d->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -955,6 +962,28 @@ static void set_package_path(lua_State *L, const char *path)
     lua_pop(L, 2);
 }
 
+/* Every mutant a scenario claims to catch is one the topology declares (the topology may
+ * come after the scenarios, so this waits for the end of the file). */
+static int check_catches(fl_engine_t *e, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < e->ndecls; i++)
+        for (char **c = e->decls[i].catches; c && *c; c++) {
+            if (fl_mutants_has(e->topo.mutants, *c))
+                continue;
+            fl_buf_t known = FL_BUF_INIT;
+            for (char **m = e->topo.mutants; m && *m; m++)
+                fl_buf_printf(&known, "%s%s", m == e->topo.mutants ? "" : ", ", *m);
+            snprintf(err, errlen,
+                     "%s: scenario \"%s\": catches '%s', which is not one of the topology's "
+                     "mutants (%s%s)",
+                     e->decls[i].where, e->decls[i].name, *c, known.data ? "mutants: " : "",
+                     known.data ? known.data : "it declares none: topology { mutants = {...} }");
+            fl_buf_free(&known);
+            return FL_ESYNTAX;
+        }
+    return 0;
+}
+
 int fl_engine_load(fl_run_t *run, const char *path, fl_engine_t **out, char *err, size_t errlen)
 {
     fl_engine_t *e = calloc(1, sizeof *e);
@@ -1009,6 +1038,8 @@ int fl_engine_load(fl_run_t *run, const char *path, fl_engine_t **out, char *err
         rc = FL_ESYNTAX;
         goto fail;
     }
+    if ((rc = check_catches(e, err, errlen)) != 0)
+        goto fail;
     lua_settop(L, 0);
     *out = e;
     return 0;
@@ -1030,6 +1061,18 @@ const char *fl_engine_path(const fl_engine_t *e)
 char *fl_engine_topology(const fl_engine_t *e)
 {
     return fl_topology_describe(&e->topo);
+}
+
+char *const *fl_engine_mutants(const fl_engine_t *e)
+{
+    static char *const none[] = {NULL};
+    return e->topo.mutants ? e->topo.mutants : none;
+}
+
+char *const *fl_engine_catches(const fl_engine_t *e, size_t i)
+{
+    static char *const none[] = {NULL};
+    return e->decls[i].catches ? e->decls[i].catches : none;
 }
 
 const char *fl_engine_name(const fl_engine_t *e, size_t i)
@@ -1056,6 +1099,7 @@ void fl_engine_free(fl_engine_t *e)
     for (size_t i = 0; i < e->ndecls; i++) {
         free(e->decls[i].name);
         free(e->decls[i].skip);
+        fl_strv_free(e->decls[i].catches);
     }
     free(e->decls);
     fl_topology_free(&e->topo);
@@ -1144,6 +1188,8 @@ static char **wiring_env(fl_scenario_t *sc, fl_service_t *svc, fl_instance_t *in
         snprintf(name, sizeof name, "%.*s", (int)(eq - *kv), *kv);
         set_var(&b, &env, name, "%s", eq + 1);
     }
+    if (sc->e->run->mutant) /* --mutants: the harness's FAULTLINE_BUG wins over the topology's */
+        set_var(&b, &env, "FAULTLINE_BUG", "%s", sc->e->run->mutant);
     fl_buf_free(&b);
     fl_buf_free(&list);
     return env;

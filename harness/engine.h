@@ -24,6 +24,10 @@ const char *fl_engine_path(const fl_engine_t *e);
 /* The file's topology in one line (fl_topology_describe), malloc'd, or NULL. */
 char *fl_engine_topology(const fl_engine_t *e);
 const char *fl_engine_name(const fl_engine_t *e, size_t i);
+/* The mutants the file's topology declares (topology mutants), NULL-terminated. */
+char *const *fl_engine_mutants(const fl_engine_t *e);
+/* The mutants scenario i claims to catch (its catches option), NULL-terminated. */
+char *const *fl_engine_catches(const fl_engine_t *e, size_t i);
 /* 1 when "file: name" of scenario i matches the Lua pattern. */
 int fl_engine_matches(fl_engine_t *e, size_t i, const char *pattern);
 /* Runs scenario i, filling res; done(arg) runs (from a loop callback) once it has ended and

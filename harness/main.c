@@ -28,6 +28,10 @@ static const char usage_text[] =
     "  --json FILE        write a JSON report to FILE (docs/report-json.md)\n"
     "  --shard I/N        run only the I-th of N slices of the scenarios (1 <= I <= N)\n"
     "  --filter PATTERN   run only scenarios whose \"file: name\" matches the Lua pattern\n"
+    "  --mutants[=M,...]  prove the checks: after a passing baseline, run the scenarios once per\n"
+    "                     mutant the topologies declare (FAULTLINE_BUG=<mutant>), or only the\n"
+    "                     ones listed; every mutant must be caught by a scenario, and every\n"
+    "                     catches claim must hold\n"
     "  --seed N           fix every random choice (printed at every start)\n"
     "  --timeout DUR      per-scenario wall limit (default 120s)\n"
     "  --fail-fast        stop after the first failing scenario\n"
@@ -97,7 +101,8 @@ static int cmd_run(int argc, char **argv)
         O_VERBOSE,
         O_HTML,
         O_JSON,
-        O_SHARD
+        O_SHARD,
+        O_MUTANTS
     };
     static const struct option longopts[] = {
         {"junit", required_argument, NULL, O_JUNIT},
@@ -105,6 +110,7 @@ static int cmd_run(int argc, char **argv)
         {"json", required_argument, NULL, O_JSON},
         {"shard", required_argument, NULL, O_SHARD},
         {"filter", required_argument, NULL, O_FILTER},
+        {"mutants", optional_argument, NULL, O_MUTANTS},
         {"seed", required_argument, NULL, O_SEED},
         {"timeout", required_argument, NULL, O_TIMEOUT},
         {"fail-fast", no_argument, NULL, O_FAILFAST},
@@ -135,6 +141,13 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_FILTER:
             opt.filter = optarg;
+            break;
+        case O_MUTANTS:
+            opt.mutants = 1;
+            opt.only_mutants = optarg;
+            if (optarg && !*optarg)
+                return usage_error("%s",
+                                   "--mutants= needs mutant names: --mutants=no-retry,sticky-lb");
             break;
         case O_SEED: {
             char *end;
@@ -175,6 +188,10 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("%s", "run needs at least one PATH (a .lua file or a folder)");
+    if (opt.mutants && opt.nshards)
+        return usage_error("%s",
+                           "--mutants cannot be split with --shard: any scenario of the suite "
+                           "may be the one that catches a mutant (narrow it with --filter)");
     opt.paths = argv + optind;
     opt.npaths = argc - optind;
     return fl_run_main(&opt);

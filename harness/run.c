@@ -18,8 +18,10 @@
 #include <lualib.h>
 
 #include "harness/engine.h"
+#include "harness/topology.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/strv.h"
 
 typedef struct {
     fl_engine_t *e;
@@ -32,10 +34,18 @@ typedef struct {
     size_t nengines;
     item_t *items;
     size_t nitems, next;
-    int stop;          /* --fail-fast tripped */
-    int running;       /* a scenario is running: the last result is live */
-    uint64_t started;  /* ...since this uv_hrtime() */
-    uv_timer_t ticker; /* redraws the console's status line */
+    int stop;    /* --fail-fast tripped */
+    int running; /* a scenario is running: live is its result */
+    fl_scenario_result_t *live;
+    uint64_t started; /* ...since this uv_hrtime() */
+    /* --mutants: the mutants (union over the selected files), and the one being run */
+    char **mutants;
+    size_t nmutants;
+    fl_mutant_result_t *mutant;
+    item_t *mitems; /* its scenarios: those that claim it first */
+    size_t mn, mnext, mclaimed;
+    fl_run_result_t scratch; /* the results of its scenario runs */
+    uv_timer_t ticker;       /* redraws the console's status line */
     int ticker_open;
 } queue_t;
 
@@ -199,10 +209,9 @@ static void tick(uv_timer_t *t)
 {
     queue_t *q = t->data;
     fl_run_t *run = q->run;
-    if (!q->running || !run->result.nscenarios)
+    if (!q->running || !q->live)
         return;
-    fl_console_progress(&run->console, &run->result.scenarios[run->result.nscenarios - 1],
-                        (uv_hrtime() - q->started) / 1e9, terminal_width());
+    fl_console_progress(&run->console, q->live, (uv_hrtime() - q->started) / 1e9, terminal_width());
 }
 
 static void next_scenario(void *arg);
@@ -253,6 +262,7 @@ static void next_scenario(void *arg)
         }
         res->start_unix_ms = unix_ms();
         res->topology = fl_engine_topology(it->e);
+        res->catches = fl_strv_dup(fl_engine_catches(it->e, it->idx), 0);
         if (q->stop) {
             res->verdict = FL_VERDICT_SKIP;
             res->message = strdup("not run: an earlier scenario failed (--fail-fast)");
@@ -260,10 +270,148 @@ static void next_scenario(void *arg)
             continue;
         }
         q->running = 1;
+        q->live = res;
         q->started = uv_hrtime();
         fl_engine_run(it->e, it->idx, res, scenario_done, q);
         return;
     }
+}
+
+/* ---------------------------------------------------------------- --mutants ---- */
+
+/* The mutants of the files that have a selected scenario, each once: files in order, and
+ * each file's in the order its topology lists them. */
+static int collect_mutants(queue_t *q)
+{
+    for (size_t i = 0; i < q->nitems; i++) {
+        if (i > 0 && q->items[i].e == q->items[i - 1].e)
+            continue;
+        for (char *const *m = fl_engine_mutants(q->items[i].e); *m; m++) {
+            if (q->mutants && fl_mutants_has(q->mutants, *m))
+                continue;
+            char **v = realloc(q->mutants, (q->nmutants + 2) * sizeof *v);
+            if (!v)
+                return FL_ENOMEM;
+            q->mutants = v;
+            if (!(v[q->nmutants] = strdup(*m)))
+                return FL_ENOMEM;
+            v[++q->nmutants] = NULL;
+        }
+    }
+    return 0;
+}
+
+/* --mutants=a,b: keep only those, in that order; each must be declared. */
+static int only_mutants(queue_t *q, const char *list)
+{
+    char *copy = strdup(list), *save = NULL;
+    char **keep = calloc(strlen(list) + 2, sizeof *keep);
+    size_t n = 0;
+    int rc = copy && keep ? 0 : FL_ENOMEM;
+    for (char *m = copy ? strtok_r(copy, ",", &save) : NULL; !rc && m;
+         m = strtok_r(NULL, ",", &save)) {
+        if (!fl_mutants_has(q->mutants, m)) {
+            fl_buf_t known = FL_BUF_INIT;
+            for (size_t i = 0; i < q->nmutants; i++)
+                fl_buf_printf(&known, "%s%s", i ? ", " : "", q->mutants[i]);
+            fprintf(stderr,
+                    "faultline: --mutants=%s: no topology of the selected scenarios declares "
+                    "'%s' (they declare: %s)\n",
+                    list, m, known.data ? known.data : "none");
+            fl_buf_free(&known);
+            rc = FL_EINVAL;
+        } else if (!fl_mutants_has(keep, m) && !(keep[n++] = strdup(m))) {
+            rc = FL_ENOMEM;
+        }
+    }
+    free(copy);
+    if (rc) {
+        fl_strv_free(keep);
+        return rc;
+    }
+    fl_strv_free(q->mutants);
+    q->mutants = keep;
+    q->nmutants = n;
+    return 0;
+}
+
+/* The scenarios that can catch mutant m: those of files that declare it which the baseline
+ * did not skip; the ones whose catches name m first. */
+static int mutant_items(queue_t *q, const char *m)
+{
+    free(q->mitems);
+    q->mitems = calloc(q->nitems ? q->nitems : 1, sizeof *q->mitems);
+    if (!q->mitems)
+        return FL_ENOMEM;
+    q->mn = q->mnext = q->mclaimed = 0;
+    for (int claimed = 1; claimed >= 0; claimed--)
+        for (size_t i = 0; i < q->nitems; i++) {
+            item_t *it = &q->items[i];
+            if (q->run->result.scenarios[i].verdict == FL_VERDICT_SKIP ||
+                !fl_mutants_has(fl_engine_mutants(it->e), m) ||
+                fl_mutants_has(fl_engine_catches(it->e, it->idx), m) != claimed)
+                continue;
+            q->mitems[q->mn++] = *it;
+            q->mclaimed += (size_t)claimed;
+        }
+    return 0;
+}
+
+static void next_mutant_scenario(void *arg);
+
+static void mutant_scenario_done(void *arg)
+{
+    queue_t *q = arg;
+    fl_run_t *run = q->run;
+    q->running = 0;
+    item_t *it = &q->mitems[q->mnext - 1];
+    fl_scenario_result_t *res = &q->scratch.scenarios[q->scratch.nscenarios - 1];
+    int claimed = fl_mutants_has(fl_engine_catches(it->e, it->idx), q->mutant->name);
+    if (fl_mutant_add_run(q->mutant, res, claimed) != 0) {
+        fprintf(stderr, "faultline: out of memory\n");
+        return;
+    }
+    fl_console_mutant_run(&run->console, q->mutant->name, &q->mutant->runs[q->mutant->nruns - 1]);
+    next_mutant_scenario(q);
+}
+
+/* Every scenario that claims the mutant runs (each claim is checked); the others run only
+ * when none of those caught it, and stop at the first that does. */
+static void next_mutant_scenario(void *arg)
+{
+    queue_t *q = arg;
+    if (q->mnext >= q->mn || (q->mnext >= q->mclaimed && q->mutant->caught))
+        return;
+    item_t *it = &q->mitems[q->mnext++];
+    fl_scenario_result_t *res =
+        fl_run_result_add(&q->scratch, fl_engine_path(it->e), fl_engine_name(it->e, it->idx));
+    if (!res) {
+        fprintf(stderr, "faultline: out of memory\n");
+        return;
+    }
+    res->start_unix_ms = unix_ms();
+    q->running = 1;
+    q->live = res;
+    q->started = uv_hrtime();
+    fl_engine_run(it->e, it->idx, res, mutant_scenario_done, q);
+}
+
+/* After a passing baseline: each mutant in turn, its scenarios with FAULTLINE_BUG=<mutant>. */
+static int run_mutants(fl_run_t *run, queue_t *q)
+{
+    for (size_t i = 0; i < q->nmutants; i++) {
+        const char *m = q->mutants[i];
+        if (mutant_items(q, m) != 0 || !(q->mutant = fl_run_result_add_mutant(&run->result, m)))
+            return FL_ENOMEM;
+        fl_console_mutant_begin(&run->console, m, q->mclaimed, q->mn);
+        run->mutant = m;
+        next_mutant_scenario(q);
+        uv_run(run->loop, UV_RUN_DEFAULT);
+        run->mutant = NULL;
+        q->live = NULL;
+        fl_run_result_free(&q->scratch);
+    }
+    return 0;
 }
 
 /* --shard I/N: the scenarios, sorted by "file: name" (bytewise), are dealt round robin to N
@@ -441,6 +589,23 @@ int fl_run_main(fl_run_options_t *opt)
     size_t selected = q.nitems;
     if (shard_items(&q, opt->shard, opt->nshards) != 0)
         goto out;
+    run->result.mutant_mode = opt->mutants;
+    if (opt->mutants) {
+        if (collect_mutants(&q) != 0 ||
+            (opt->only_mutants && selected > 0 && only_mutants(&q, opt->only_mutants) != 0))
+            goto out;
+        if (q.nmutants == 0 && selected > 0) {
+            fprintf(stderr, "faultline: --mutants: no topology of the selected scenarios declares "
+                            "mutants (topology { mutants = { \"no-retry\", ... } })\n");
+            goto out;
+        }
+        if (!opt->quiet && q.nmutants) {
+            printf("mutant mode: %zu mutant%s (", q.nmutants, q.nmutants == 1 ? "" : "s");
+            for (size_t i = 0; i < q.nmutants; i++)
+                printf("%s%s", i ? ", " : "", q.mutants[i]);
+            printf("); the baseline first\n");
+        }
+    }
     if (selected == 0)
         fprintf(stderr, "faultline: no scenario matches%s%s\n", opt->filter ? " --filter " : "",
                 opt->filter ? opt->filter : "");
@@ -458,20 +623,39 @@ int fl_run_main(fl_run_options_t *opt)
     next_scenario(&q);
     uv_run(&loop, UV_RUN_DEFAULT);
     run->result.seconds = (uv_hrtime() - t0) / 1e9;
+
+    fl_console_summary(&run->console, &run->result);
+    code = run->usage_errors ? 2 : (run->result.failed || run->result.errors) ? 1 : 0;
+    if (opt->mutants && code == 0 && selected > 0) {
+        uint64_t m0 = uv_hrtime();
+        if (run_mutants(run, &q) != 0) {
+            fprintf(stderr, "faultline: out of memory\n");
+            code = 2;
+            goto out;
+        }
+        run->result.seconds += (uv_hrtime() - m0) / 1e9;
+        fl_console_mutants_summary(&run->console, &run->result, (uv_hrtime() - m0) / 1e9);
+        code = fl_run_result_mutants_ok(&run->result) ? 0 : 1;
+    } else if (opt->mutants && code != 0) {
+        fprintf(stderr,
+                "faultline: --mutants: the baseline did not pass, so the mutants were not run "
+                "(a mutant caught by a suite that fails anyway proves nothing): fix the "
+                "failures above first\n");
+    }
+    if (write_reports(run) != 0)
+        code = 2;
+out:
     if (q.ticker_open) {
         uv_close((uv_handle_t *)&q.ticker, NULL);
         q.ticker_open = 0;
     }
-
-    fl_console_summary(&run->console, &run->result);
-    code = run->usage_errors ? 2 : (run->result.failed || run->result.errors) ? 1 : 0;
-    if (write_reports(run) != 0)
-        code = 2;
-out:
     for (size_t i = 0; i < q.nengines; i++)
         fl_engine_free(q.engines[i]);
     free(q.engines);
     free(q.items);
+    free(q.mitems);
+    fl_strv_free(q.mutants);
+    fl_run_result_free(&q.scratch);
     for (size_t i = 0; i < nfiles; i++)
         free(files[i]);
     free(files);

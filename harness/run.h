@@ -22,8 +22,10 @@ typedef struct {
     int fail_fast;
     int quiet, verbose;
     const char *junit_path, *html_path, *json_path;
-    unsigned shard, nshards; /* --shard I/N: 1 <= I <= N; 0/0 without */
-    char **paths;            /* files or folders */
+    unsigned shard, nshards;  /* --shard I/N: 1 <= I <= N; 0/0 without */
+    int mutants;              /* --mutants: a baseline, then once per mutant */
+    const char *only_mutants; /* --mutants=a,b: only these (comma-separated), or NULL */
+    char **paths;             /* files or folders */
     int npaths;
 } fl_run_options_t;
 
@@ -36,7 +38,8 @@ typedef struct fl_run {
     char *bin_dir;  /* searched first for bare command names */
     fl_run_result_t result;
     fl_console_t console;
-    int usage_errors; /* load errors and usage verdicts: exit code 2 */
+    int usage_errors;   /* load errors and usage verdicts: exit code 2 */
+    const char *mutant; /* --mutants: FAULTLINE_BUG of every service started now, or NULL */
 } fl_run_t;
 
 /* Runs everything; returns the process exit code (0 passed, 1 failed, 2 usage/config). */

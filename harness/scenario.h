@@ -29,6 +29,7 @@ typedef struct {
     int fn_ref;
     uint64_t timeout_ns; /* 0: the run's --timeout */
     char *skip;          /* reason, or NULL */
+    char **catches;      /* NULL-terminated: the mutants it claims to catch */
 } scenario_decl_t;
 
 typedef struct fl_scenario {

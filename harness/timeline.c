@@ -218,6 +218,74 @@ static void scenario_free(fl_scenario_result_t *r)
     free(r->message);
     free(r->where);
     free(r->traceback);
+    for (size_t i = 0; r->catches && r->catches[i]; i++)
+        free(r->catches[i]);
+    free(r->catches);
+}
+
+fl_mutant_result_t *fl_run_result_add_mutant(fl_run_result_t *run, const char *name)
+{
+    fl_mutant_result_t *m = realloc(run->mutants, (run->nmutants + 1) * sizeof *m);
+    if (!m)
+        return NULL;
+    run->mutants = m;
+    m = &m[run->nmutants];
+    memset(m, 0, sizeof *m);
+    if (!(m->name = strdup(name)))
+        return NULL;
+    run->nmutants++;
+    return m;
+}
+
+static char *dup_opt(const char *s, int *bad)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *bad = 1;
+    return d;
+}
+
+int fl_mutant_add_run(fl_mutant_result_t *m, const fl_scenario_result_t *r, int claimed)
+{
+    fl_mutant_run_t *v = realloc(m->runs, (m->nruns + 1) * sizeof *v);
+    if (!v)
+        return FL_ENOMEM;
+    m->runs = v;
+    v = &v[m->nruns];
+    int bad = 0;
+    *v = (fl_mutant_run_t){.verdict = r->verdict, .seconds = r->seconds, .claimed = claimed};
+    v->file = dup_opt(r->file, &bad);
+    v->name = dup_opt(r->name, &bad);
+    v->message = dup_opt(r->message, &bad);
+    v->where = dup_opt(r->where, &bad);
+    if (bad) {
+        free(v->file);
+        free(v->name);
+        free(v->message);
+        free(v->where);
+        return FL_ENOMEM;
+    }
+    m->nruns++;
+    m->seconds += r->seconds;
+    if (r->verdict == FL_VERDICT_PASS || r->verdict == FL_VERDICT_SKIP) {
+        m->false_claims += claimed && r->verdict == FL_VERDICT_PASS;
+        return 0;
+    }
+    int error = r->verdict != FL_VERDICT_FAIL;
+    if (!m->caught || (m->by_error && !error)) { /* a failed check is the better evidence */
+        m->caught = 1;
+        m->caught_by = m->nruns - 1;
+        m->by_error = error;
+    }
+    return 0;
+}
+
+int fl_run_result_mutants_ok(const fl_run_result_t *run)
+{
+    for (size_t i = 0; i < run->nmutants; i++)
+        if (!run->mutants[i].caught || run->mutants[i].false_claims)
+            return 0;
+    return 1;
 }
 
 void fl_run_result_free(fl_run_result_t *run)
@@ -227,6 +295,20 @@ void fl_run_result_free(fl_run_result_t *run)
     free(run->scenarios);
     run->scenarios = NULL;
     run->nscenarios = run->capscenarios = 0;
+    for (size_t i = 0; i < run->nmutants; i++) {
+        fl_mutant_result_t *m = &run->mutants[i];
+        for (size_t j = 0; j < m->nruns; j++) {
+            free(m->runs[j].file);
+            free(m->runs[j].name);
+            free(m->runs[j].message);
+            free(m->runs[j].where);
+        }
+        free(m->runs);
+        free(m->name);
+    }
+    free(run->mutants);
+    run->mutants = NULL;
+    run->nmutants = 0;
 }
 
 const char *fl_verdict_name(fl_verdict_t v)

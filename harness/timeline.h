@@ -134,7 +134,29 @@ typedef struct {
     size_t nseries;
     fl_span_t *spans;
     size_t nspans, capspans;
+    char **catches; /* NULL-terminated: the mutants it claims to catch (catches = {...}), or NULL */
 } fl_scenario_result_t;
+
+/* Mutant mode (`faultline run --mutants`): one scenario run with FAULTLINE_BUG=<mutant>. */
+typedef struct {
+    char *file, *name;
+    fl_verdict_t verdict; /* anything but pass: the mutant was caught */
+    double seconds;
+    int claimed;           /* the scenario's catches names the mutant */
+    char *message, *where; /* what the scenario said when it caught it, or NULL */
+} fl_mutant_run_t;
+
+/* One mutant: the scenarios run against it, in the order they ran (claimed ones first). */
+typedef struct {
+    char *name;
+    fl_mutant_run_t *runs;
+    size_t nruns;
+    double seconds;
+    int caught;          /* a run did not pass */
+    size_t caught_by;    /* when caught: the run that caught it (a failed check before an error) */
+    int by_error;        /* ...and that run ended in a Lua or usage error, not a failed check */
+    size_t false_claims; /* runs that claimed the mutant and passed */
+} fl_mutant_result_t;
 
 typedef struct {
     uint64_t seed;
@@ -144,7 +166,10 @@ typedef struct {
     fl_scenario_result_t *scenarios;
     size_t nscenarios, capscenarios;
     size_t passed, failed, errors, skipped;
-    unsigned shard, nshards; /* --shard I/N (1-based); 0/0 without */
+    unsigned shard, nshards;     /* --shard I/N (1-based); 0/0 without */
+    int mutant_mode;             /* --mutants: scenarios above are the baseline */
+    fl_mutant_result_t *mutants; /* --mutants, once the baseline passed: one per mutant */
+    size_t nmutants;
 } fl_run_result_t;
 
 /* A running scenario's timeline: events are appended to res with times relative to start. */
@@ -173,6 +198,13 @@ int fl_series_push(fl_series_t *s, const fl_sample_t *sample);
 int fl_timeline_span(fl_scenario_result_t *res, const fl_span_t *span);
 /* Adds a new, zeroed scenario result to the run; returns it, or NULL on FL_ENOMEM. */
 fl_scenario_result_t *fl_run_result_add(fl_run_result_t *run, const char *file, const char *name);
+/* Adds a new, zeroed mutant to the run (name copied); NULL on FL_ENOMEM. */
+fl_mutant_result_t *fl_run_result_add_mutant(fl_run_result_t *run, const char *name);
+/* Appends a run of scenario r to m (file, name, verdict, seconds, message and where copied);
+ * 0 or FL_ENOMEM. */
+int fl_mutant_add_run(fl_mutant_result_t *m, const fl_scenario_result_t *r, int claimed);
+/* 1 when every mutant was caught and every claim held. */
+int fl_run_result_mutants_ok(const fl_run_result_t *run);
 /* Frees a run result and everything in it. */
 void fl_run_result_free(fl_run_result_t *run);
 const char *fl_verdict_name(fl_verdict_t v);

@@ -17,7 +17,7 @@
 #define DEFAULT_READY_TIMEOUT_NS 10000000000ull
 #define DEFAULT_GRACE_NS 3000000000ull
 
-static const char *const topology_keys[] = {"services", "grace", "consul", "amqp", NULL};
+static const char *const topology_keys[] = {"services", "grace", "consul", "amqp", "mutants", NULL};
 static const char *const service_keys[] = {"cmd",           "replicas", "env",   "needs", "ready",
                                            "ready_timeout", "grace",    "start", NULL};
 
@@ -263,6 +263,72 @@ static void parse_amqp(lua_State *L, fl_topology_t *topo)
     lua_pop(L, 1);
 }
 
+#define MUTANT_NAME_MAX 64
+#define MUTANT_NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_."
+
+int fl_mutants_has(char *const *names, const char *name)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Everything is checked before anything is allocated, so a usage error leaks nothing. */
+char **fl_mutants_parse(lua_State *L, int idx, const char *what)
+{
+    idx = lua_absindex(L, idx);
+    size_t n = 0;
+    if (!lua_isnil(L, idx)) {
+        if (!lua_istable(L, idx))
+            fl_lua_usage(L, "%s must be a list of mutant names like { \"no-retry\" }, got %s", what,
+                         fl_lua_typename(L, idx));
+        n = lua_rawlen(L, idx);
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+            if (k < 1 || (size_t)k > n)
+                fl_lua_usage(L, "%s must be a list (1, 2, 3... keys), not a table with key %s",
+                             what, luaL_tolstring(L, -2, NULL));
+            lua_pop(L, 1);
+        }
+    }
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            fl_lua_usage(L, "%s[%zu] must be a mutant name (a string), got %s", what, i,
+                         fl_lua_typename(L, -1));
+        const char *s = lua_tostring(L, -1);
+        size_t len = strlen(s);
+        if (len == 0 || len > MUTANT_NAME_MAX || strspn(s, MUTANT_NAME_CHARS) != len)
+            fl_lua_usage(L,
+                         "%s[%zu]: bad mutant name '%s' (a FAULTLINE_BUG value: 1-%d letters, "
+                         "digits, '-', '_' or '.')",
+                         what, i, s, MUTANT_NAME_MAX);
+        for (size_t j = 1; j < i; j++) {
+            lua_rawgeti(L, idx, (lua_Integer)j);
+            int same = strcmp(lua_tostring(L, -1), s) == 0;
+            lua_pop(L, 1);
+            if (same)
+                fl_lua_usage(L, "%s names '%s' twice (items %zu and %zu)", what, s, j, i);
+        }
+        lua_pop(L, 1);
+    }
+    char **v = calloc(n + 1, sizeof *v);
+    if (!v)
+        luaL_error(L, "out of memory");
+    for (size_t i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i);
+        v[i - 1] = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (!v[i - 1]) {
+            fl_strv_free(v);
+            luaL_error(L, "out of memory");
+        }
+    }
+    return v;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(((const fl_service_t *)a)->name, ((const fl_service_t *)b)->name);
@@ -326,6 +392,9 @@ void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir)
     lua_pop(L, 1);
     parse_consul(L, topo);
     parse_amqp(L, topo);
+    lua_getfield(L, 1, "mutants");
+    topo->mutants = fl_mutants_parse(L, -1, "topology mutants");
+    lua_pop(L, 1);
 
     lua_getfield(L, 1, "services");
     if (lua_isnil(L, -1)) {
@@ -403,6 +472,8 @@ char *fl_topology_describe(const fl_topology_t *topo)
                            topo->consul == FL_CONSUL_REAL ? " " : "",
                            topo->consul == FL_CONSUL_REAL ? topo->consul_addr : "",
                            (unsigned)topo->amqp < 3 ? amqp[topo->amqp] : "?");
+    for (size_t i = 0; !rc && topo->mutants && topo->mutants[i]; i++)
+        rc = fl_buf_printf(&b, "%s%s", i ? ", " : "; mutants: ", topo->mutants[i]);
     if (rc) {
         fl_buf_free(&b);
         return NULL;
@@ -420,6 +491,8 @@ void fl_topology_free(fl_topology_t *topo)
         fl_strv_free(s->needs);
     }
     free(topo->services);
+    fl_strv_free(topo->mutants);
+    topo->mutants = NULL;
     topo->services = NULL;
     topo->nservices = 0;
 }

@@ -45,18 +45,26 @@ typedef struct {
     char consul_addr[128];  /* FL_CONSUL_REAL: "host:port" */
     fl_service_t *services; /* sorted by name */
     int nservices;
-    int declared; /* topology{} was called */
+    char **mutants; /* NULL-terminated: the FAULTLINE_BUG values its services implement */
+    int declared;   /* topology{} was called */
     char where[256];
 } fl_topology_t;
 
 /* Lua: topology{...} — parses the table at index 1 into topo. bin_dir is searched first
  * for bare command names (then PATH). Raises usage errors (never returns) on bad input. */
 void fl_topology_parse(lua_State *L, fl_topology_t *topo, const char *bin_dir);
+/* A list of mutant names (FAULTLINE_BUG values) at idx, for topology mutants and scenario
+ * catches (what names it in errors): strings of 1-64 letters, digits, '-', '_' or '.', each
+ * once. Returns a malloc'd NULL-terminated vector (empty for nil); raises usage errors. */
+char **fl_mutants_parse(lua_State *L, int idx, const char *what);
+/* 1 when names (NULL-terminated, may be NULL) holds name. */
+int fl_mutants_has(char *const *names, const char *name);
 /* The service called name, or NULL. */
 fl_service_t *fl_topology_find(fl_topology_t *topo, const char *name);
 void fl_topology_free(fl_topology_t *topo);
 /* One line for reports: "client (needs echo), echo x3; consul: fake; amqp: fake" (services in
- * name order). Returns a malloc'd string, or NULL on FL_ENOMEM. */
+ * name order), then "; mutants: no-retry, sticky-lb" when it declares some. Returns a malloc'd
+ * string, or NULL on FL_ENOMEM. */
 char *fl_topology_describe(const fl_topology_t *topo);
 
 #endif

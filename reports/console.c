@@ -336,6 +336,121 @@ void fl_console_summary(fl_console_t *c, const fl_run_result_t *run)
     flush(c, &o);
 }
 
+/* ---------------------------------------------------------------- --mutants ---- */
+
+void fl_console_mutant_begin(fl_console_t *c, const char *name, size_t nclaimed, size_t n)
+{
+    if (c->quiet)
+        return;
+    out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
+    put(&o, "\n");
+    color(&o, BOLD);
+    put(&o, "mutant ");
+    term_str(&o, name);
+    reset(&o);
+    put(&o, " (FAULTLINE_BUG=");
+    term_str(&o, name);
+    putf(&o, "): %zu of %zu scenario%s claim%s it\n", nclaimed, n, n == 1 ? "" : "s",
+         nclaimed == 1 ? "s" : "");
+    flush(c, &o);
+}
+
+/* "file: name" of a mutant run */
+static void run_title(out_t *o, const fl_mutant_run_t *r)
+{
+    term_str(o, r->file);
+    put(o, ": ");
+    term_str(o, r->name);
+}
+
+void fl_console_mutant_run(fl_console_t *c, const char *mutant, const fl_mutant_run_t *r)
+{
+    if (c->quiet)
+        return;
+    out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
+    int caught = r->verdict != FL_VERDICT_PASS && r->verdict != FL_VERDICT_SKIP;
+    color(&o, caught ? GREEN : r->claimed ? RED : DIM);
+    put(&o, caught ? "  caught  " : "  passed  ");
+    reset(&o);
+    run_title(&o, r);
+    put(&o, " (");
+    seconds(&o, r->seconds, 2);
+    put(&o, "s)");
+    if (caught) {
+        put(&o, r->verdict == FL_VERDICT_FAIL ? ": " : ": by an error, not a check: ");
+        term_str(&o, r->message);
+    } else if (r->claimed) {
+        color(&o, RED);
+        put(&o, ": claims to catch ");
+        term_str(&o, mutant);
+        put(&o, " but passed");
+        reset(&o);
+    }
+    put(&o, "\n");
+    flush(c, &o);
+}
+
+void fl_console_mutants_summary(fl_console_t *c, const fl_run_result_t *run, double secs)
+{
+    out_t o = {FL_BUF_INIT, 0, c->color};
+    clear_status(c, &o);
+    size_t width = 0, caught = 0, claims = 0;
+    for (size_t i = 0; i < run->nmutants; i++) {
+        size_t n = strlen(run->mutants[i].name);
+        width = n > width ? n : width;
+        caught += run->mutants[i].caught != 0;
+        claims += run->mutants[i].false_claims;
+    }
+    put(&o, "\nMutants (FAULTLINE_BUG=<mutant> in every service):\n");
+    for (size_t i = 0; i < run->nmutants; i++) {
+        const fl_mutant_result_t *m = &run->mutants[i];
+        put(&o, "  ");
+        term_str(&o, m->name);
+        putf(&o, "%*s  ", (int)(width - strlen(m->name)), "");
+        if (m->caught) {
+            put(&o, "caught by ");
+            run_title(&o, &m->runs[m->caught_by]);
+            if (m->by_error) {
+                color(&o, YELLOW);
+                put(&o, " (caught by an error, not a check: ");
+                term_str(&o, m->runs[m->caught_by].message);
+                put(&o, ")");
+                reset(&o);
+            }
+        } else {
+            color(&o, RED);
+            put(&o, "SURVIVED");
+            reset(&o);
+            putf(&o, ": %zu scenario%s passed with it", m->nruns, m->nruns == 1 ? "" : "s");
+        }
+        put(&o, "\n");
+    }
+    for (size_t i = 0; i < run->nmutants; i++)
+        for (size_t j = 0; j < run->mutants[i].nruns; j++) {
+            const fl_mutant_run_t *r = &run->mutants[i].runs[j];
+            if (!r->claimed || r->verdict != FL_VERDICT_PASS)
+                continue;
+            color(&o, RED);
+            put(&o, "  ");
+            run_title(&o, r);
+            put(&o, ": claims to catch ");
+            term_str(&o, run->mutants[i].name);
+            put(&o, " but passed\n");
+            reset(&o);
+        }
+    size_t survived = run->nmutants - caught;
+    color(&o, survived + claims ? RED : GREEN);
+    putf(&o, "mutants: %zu caught, %zu survived, %zu false claim%s in ", caught, survived, claims,
+         claims == 1 ? "" : "s");
+    seconds(&o, secs, 1);
+    putf(&o, "s (seed %llu)", (unsigned long long)run->seed);
+    reset(&o);
+    put(&o, "\n");
+    flush(c, &o);
+}
+
 void fl_console_event(fl_console_t *c, const fl_event_t *ev)
 {
     if (!c->verbose)

@@ -206,6 +206,59 @@ static void span(out_t *o, const fl_span_t *s)
     fl_out_put(o, "}}");
 }
 
+/* A NULL-terminated list (NULL: none) as an array of strings. */
+static void strings(out_t *o, char *const *v)
+{
+    fl_out_put(o, "[");
+    for (size_t i = 0; v && v[i]; i++) {
+        if (i)
+            fl_out_put(o, ",");
+        str(o, v[i]);
+    }
+    fl_out_put(o, "]");
+}
+
+static void mutant_run(out_t *o, const char *sep, const fl_mutant_run_t *r)
+{
+    kv_str(o, sep, "file", r->file);
+    kv_str(o, ",", "name", r->name);
+    kv_str(o, ",", "verdict", fl_verdict_name(r->verdict));
+    kv_num(o, ",", "seconds", r->seconds > 0 ? r->seconds : 0, 6);
+    kv_bool(o, ",", "claimed", r->claimed);
+    kv_opt(o, ",", "message", r->message);
+    kv_opt(o, ",", "where", r->where);
+    fl_out_put(o, "}");
+}
+
+/* --mutants: one entry per mutant (null without --mutants; empty when the baseline failed). */
+static void mutants(out_t *o, const fl_run_result_t *run)
+{
+    if (!run->mutant_mode) {
+        fl_out_put(o, "null");
+        return;
+    }
+    fl_out_put(o, "[");
+    for (size_t i = 0; i < run->nmutants; i++) {
+        const fl_mutant_result_t *m = &run->mutants[i];
+        kv_str(o, i ? ",\n{" : "\n{", "name", m->name);
+        kv_bool(o, ",", "caught", m->caught);
+        key(o, ",", "caught_by");
+        if (m->caught)
+            mutant_run(o, "{", &m->runs[m->caught_by]);
+        else
+            fl_out_put(o, "null");
+        kv_bool(o, ",", "by_error", m->caught && m->by_error);
+        kv_u64(o, ",", "false_claims", m->false_claims);
+        kv_num(o, ",", "seconds", m->seconds > 0 ? m->seconds : 0, 6);
+        key(o, ",", "runs");
+        fl_out_put(o, "[");
+        for (size_t j = 0; j < m->nruns; j++)
+            mutant_run(o, j ? ",{" : "{", &m->runs[j]);
+        fl_out_put(o, "]}");
+    }
+    fl_out_put(o, "]");
+}
+
 static void scenario(out_t *o, const fl_scenario_result_t *r)
 {
     uint64_t end_ns = fl_derive_end_ns(r);
@@ -218,6 +271,8 @@ static void scenario(out_t *o, const fl_scenario_result_t *r)
     kv_opt(o, ",", "where", r->where);
     kv_opt(o, ",", "traceback", r->traceback);
     kv_opt(o, ",", "topology", r->topology);
+    key(o, ",", "catches");
+    strings(o, r->catches);
     key(o, ",", "failure_event");
     size_t fe = fl_text_failure_end(r);
     if (r->verdict == FL_VERDICT_FAIL && fe > 0 && fe <= r->nevents &&
@@ -307,7 +362,10 @@ int fl_json_write_buf(const fl_run_result_t *run, fl_buf_t *out)
             fl_out_put(&o, ",\n");
         scenario(&o, &run->scenarios[i]);
     }
-    fl_out_put(&o, "\n]}\n");
+    fl_out_put(&o, "\n],\n");
+    key(&o, "", "mutants");
+    mutants(&o, run);
+    fl_out_put(&o, "}\n");
     if (o.rc) {
         out->len = start;
         if (out->data)

@@ -270,6 +270,31 @@ static int same_file(const fl_scenario_result_t *a, const fl_scenario_result_t *
     return strcmp(str(a->file), str(b->file)) == 0;
 }
 
+/* A <testsuite> start tag and its <properties> (seed, version, and topology when given). */
+static void suite_head(out_t *o, const fl_run_result_t *run, const char *name, const counts_t *c,
+                       uint64_t start_unix_ms, size_t id, const char *host, const char *topology)
+{
+    fl_out_put(o, "  <testsuite");
+    attr(o, "name", name);
+    attr_counts(o, c);
+    attr_seconds(o, "time", c->seconds);
+    attr_timestamp(o, "timestamp", start_unix_ms);
+    attr(o, "hostname", host);
+    attr_count(o, "id", id);
+    fl_out_put(o, ">\n    <properties>\n");
+    fl_out_putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n",
+                (unsigned long long)run->seed);
+    fl_out_put(o, "      <property name=\"faultline.version\"");
+    attr(o, "value", run->version ? run->version : FL_VERSION);
+    fl_out_put(o, "/>\n");
+    if (topology) {
+        fl_out_put(o, "      <property name=\"topology\"");
+        attr(o, "value", topology);
+        fl_out_put(o, "/>\n");
+    }
+    fl_out_put(o, "    </properties>\n");
+}
+
 /* The <testsuite> of the file of scenario `first`, which is that file's first scenario. */
 static void testsuite(out_t *o, const fl_run_result_t *run, size_t first, size_t id,
                       const char *host)
@@ -280,28 +305,90 @@ static void testsuite(out_t *o, const fl_run_result_t *run, size_t first, size_t
         if (same_file(head, &run->scenarios[i]))
             count(&c, &run->scenarios[i]);
 
-    fl_out_put(o, "  <testsuite");
-    attr(o, "name", head->file);
-    attr_counts(o, &c);
-    attr_seconds(o, "time", c.seconds);
-    attr_timestamp(o, "timestamp", head->start_unix_ms ? head->start_unix_ms : run->start_unix_ms);
-    attr(o, "hostname", host);
-    attr_count(o, "id", id);
-    fl_out_put(o, ">\n    <properties>\n");
-    fl_out_putf(o, "      <property name=\"seed\" value=\"%llu\"/>\n",
-                (unsigned long long)run->seed);
-    fl_out_put(o, "      <property name=\"faultline.version\"");
-    attr(o, "value", run->version ? run->version : FL_VERSION);
-    fl_out_put(o, "/>\n");
-    if (head->topology) {
-        fl_out_put(o, "      <property name=\"topology\"");
-        attr(o, "value", head->topology);
-        fl_out_put(o, "/>\n");
-    }
-    fl_out_put(o, "    </properties>\n");
+    suite_head(o, run, head->file, &c,
+               head->start_unix_ms ? head->start_unix_ms : run->start_unix_ms, id, host,
+               head->topology);
     for (size_t i = first; i < run->nscenarios; i++)
         if (same_file(head, &run->scenarios[i]))
             testcase(o, &run->scenarios[i]);
+    fl_out_put(o, "  </testsuite>\n");
+}
+
+/* --mutants: what ran against mutant m, one line per scenario, as character data. */
+static void mutant_runs(out_t *o, const fl_mutant_result_t *m)
+{
+    for (size_t i = 0; i < m->nruns; i++) {
+        const fl_mutant_run_t *r = &m->runs[i];
+        int caught = r->verdict != FL_VERDICT_PASS && r->verdict != FL_VERDICT_SKIP;
+        fl_out_put(o, caught ? "caught by " : "passed: ");
+        text(o, r->file);
+        fl_out_put(o, ": ");
+        text(o, r->name);
+        fl_out_putf(o, " (%s", fl_verdict_name(r->verdict));
+        if (r->claimed)
+            fl_out_put(o, ", claims it");
+        fl_out_put(o, ")");
+        if (caught && r->message) {
+            fl_out_put(o, r->verdict == FL_VERDICT_FAIL ? ": " : ": by an error, not a check: ");
+            text(o, r->message);
+        }
+        fl_out_put(o, "\n");
+    }
+}
+
+/* The failure of a mutant's testcase: it survived, or a scenario's claim did not hold. */
+static void mutant_failure(out_t *o, const fl_mutant_result_t *m)
+{
+    fl_buf_t msg = FL_BUF_INIT;
+    int rc = 0;
+    if (!m->caught)
+        rc = fl_buf_printf(&msg, "survived: %zu scenario%s passed with FAULTLINE_BUG=%s", m->nruns,
+                           m->nruns == 1 ? "" : "s", m->name);
+    for (size_t i = 0; !rc && i < m->nruns; i++)
+        if (m->runs[i].claimed && m->runs[i].verdict == FL_VERDICT_PASS)
+            rc = fl_buf_printf(&msg, "%s%s: %s: claims to catch %s but passed", msg.len ? "; " : "",
+                               str(m->runs[i].file), str(m->runs[i].name), m->name);
+    if (rc && !o->rc)
+        o->rc = rc;
+    fl_out_put(o, "      <failure");
+    attr(o, "message", msg.data ? msg.data : "mutant");
+    attr(o, "type", "mutant");
+    fl_out_put(o, ">");
+    mutant_runs(o, m);
+    fl_out_put(o, "</failure>\n");
+    fl_buf_free(&msg);
+}
+
+/* A mutant's testcase fails when it survived or a claim did not hold. */
+static void count_mutants(counts_t *c, const fl_run_result_t *run)
+{
+    for (size_t i = 0; i < run->nmutants; i++) {
+        c->tests++;
+        c->failures += !run->mutants[i].caught || run->mutants[i].false_claims;
+        c->seconds += run->mutants[i].seconds;
+    }
+}
+
+static void mutants_suite(out_t *o, const fl_run_result_t *run, size_t id, const char *host)
+{
+    counts_t c = {0};
+    count_mutants(&c, run);
+    suite_head(o, run, "mutants", &c, run->start_unix_ms, id, host, NULL);
+    for (size_t i = 0; i < run->nmutants; i++) {
+        const fl_mutant_result_t *m = &run->mutants[i];
+        fl_out_put(o, "    <testcase classname=\"mutants\"");
+        attr(o, "name", m->name);
+        attr_seconds(o, "time", m->seconds);
+        fl_out_put(o, ">\n");
+        if (!m->caught || m->false_claims) {
+            mutant_failure(o, m);
+        } else {
+            fl_out_put(o, "      <system-out>");
+            mutant_runs(o, m);
+            fl_out_put(o, "</system-out>\n");
+        }
+        fl_out_put(o, "    </testcase>\n");
+    }
     fl_out_put(o, "  </testsuite>\n");
 }
 
@@ -325,6 +412,7 @@ int fl_junit_write_buf(const fl_run_result_t *run, fl_buf_t *out)
     counts_t total = {0};
     for (size_t i = 0; i < run->nscenarios; i++)
         count(&total, &run->scenarios[i]);
+    count_mutants(&total, run);
     fl_out_put(&o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline\"");
     /* the root takes only what Jenkins' schema allows there: readers sum the suites */
     attr_count(&o, "tests", total.tests);
@@ -336,6 +424,8 @@ int fl_junit_write_buf(const fl_run_result_t *run, fl_buf_t *out)
     for (size_t i = 0; i < run->nscenarios; i++)
         if (!file_seen_before(run, i))
             testsuite(&o, run, i, id++, host);
+    if (run->nmutants)
+        mutants_suite(&o, run, id, host);
     fl_out_put(&o, "</testsuites>\n");
 
     if (o.rc) {

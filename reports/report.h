@@ -38,6 +38,17 @@ void fl_console_scenario_done(fl_console_t *c, const fl_scenario_result_t *r);
  * "12 scenarios: 10 passed, 1 failed, 1 errors, 0 skipped in 34.5s (seed 1234)". */
 void fl_console_summary(fl_console_t *c, const fl_run_result_t *run);
 
+/* --mutants. fl_console_mutant_begin: a mutant's scenarios are about to run ("mutant
+ * no-retry (FAULTLINE_BUG=no-retry): 1 of 8 scenarios claims it"); fl_console_mutant_run: one
+ * line per scenario run against it, "caught" (with what it said, and "by an error, not a
+ * check" for a Lua or usage error) or "passed" (with "claims to catch M but passed" when its
+ * catches names M); quiet prints neither. fl_console_mutants_summary: the table, each mutant →
+ * "caught by file: name" or SURVIVED, every claim that did not hold, and one line
+ * "mutants: 5 caught, 1 survived, 1 false claim in 1m2s". */
+void fl_console_mutant_begin(fl_console_t *c, const char *name, size_t nclaimed, size_t n);
+void fl_console_mutant_run(fl_console_t *c, const char *mutant, const fl_mutant_run_t *r);
+void fl_console_mutants_summary(fl_console_t *c, const fl_run_result_t *run, double seconds);
+
 /* With c->verbose, one line for a live event: "  +1.234s [process] users-1: exited (signal 9)";
  * a failed assertion reads "[assert] FAILED: text (file:line)". Without, prints nothing.
  * To echo a timeline, set its on_event to a one-line wrapper that calls this with
