@@ -6,11 +6,16 @@
 #                                                                          >= 30,000 req/s
 #   2. the anchor, in the same run: gateway GET /healthz (the same HTTP server and loop,
 #      no gRPC) — the gateway's ceiling on this machine; the table gives POST ÷ healthz
-#   3. idle memory (VmRSS) of users, orders, payments, gateway and greeter, each fresh and
-#      idle 1 s (orders and payments connected to `faultline fake amqp`)     < 5 MiB each
+#   3. idle memory (VmRSS: the target's measure) of users, orders, payments, gateway and
+#      greeter, each fresh and idle 3 s, wired as in the shop scenarios: registered with
+#      `faultline fake consul` (checks every 100 ms), watching their dependencies there,
+#      tracing on (OTLP to a small HTTP sink), orders and payments connected to
+#      `faultline fake amqp`                                                 < 5 MiB each
 #
-# plus the CPU time per POST of the gateway and of users, VmRSS after the load, and how much
-# of the idle VmRSS is anonymous (RssAnon: the rest is shared libraries' pages). Each
+# plus the CPU time per POST of the gateway and of users, VmRSS after the load, how much of
+# the idle VmRSS is anonymous (RssAnon: the rest is shared libraries' pages), and the
+# proportional set size (Pss, /proc/PID/smaps_rollup: shared pages divided among the
+# processes mapping them). Each
 # repetition starts a fresh users and gateway (users keeps at most 100,000 users in memory
 # and answers RESOURCE_EXHAUSTED past that, so a measurement must stay under it: DURATION
 # is 2 s by default) and measures both endpoints, the order swapped each time; the table
@@ -43,8 +48,8 @@ CONNS=${CONNS:-32}
 for f in users orders payments gateway greeter faultline; do
     [ -x "$BUILD/bin/$f" ] || die "$BUILD/bin/$f not found: build first (cmake --build $BUILD), or pass the build dir"
 done
-for t in wrk curl awk sort; do
-    command -v "$t" >/dev/null || die "$t not found (apt-get install wrk curl)"
+for t in wrk curl awk sort python3; do
+    command -v "$t" >/dev/null || die "$t not found (apt-get install wrk curl python3)"
 done
 
 TMP=$(mktemp -d /tmp/faultline-shopbench.XXXXXX) || die "cannot make a temp dir"
@@ -76,16 +81,19 @@ trap 'exit 2' INT TERM
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 anon_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/$1/status"; }
+pss_kib() { awk '/^Pss:/ { print $2 }' "/proc/$1/smaps_rollup"; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 machine_jiffies() { awk '/^cpu / { print $2 + $3 + $4, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 declare -A ADDR PID
 # start NAME CMD...: a service that logs "listening on 127.0.0.1:PORT"; ADDR[NAME], PID[NAME].
+# WIRING (an array of VAR=value) comes first: section 3 sets Consul and tracing there.
+WIRING=(CONSUL_HTTP_ADDR= OTEL_SDK_DISABLED=true)
 start() {
     local name=$1 log=$TMP/$1.log
     shift
-    env PORT=0 CONSUL_HTTP_ADDR= OTEL_SDK_DISABLED=true INSTANCE_ID="$name" "$@" >"$log" 2>&1 &
+    env PORT=0 "${WIRING[@]}" INSTANCE_ID="$name" "$@" >"$log" 2>&1 &
     PID[$name]=$!
     PIDS+=($!)
     for _ in $(seq 100); do
@@ -103,36 +111,72 @@ wrk.body = '{"name":"Ada Lovelace","email":"ada@example.com"}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
 
-# --- 3. idle memory, every service fresh ----------------------------------------------------
+# --- 3. idle memory, every service fresh, wired as in the shop scenarios ---------------------
+# wait_line FILE SED-EXPR: the first line of FILE that SED-EXPR prints (5 s at most)
+wait_line() {
+    local v
+    for _ in $(seq 100); do
+        v=$(sed -n "$2" "$1" 2>/dev/null | head -n1)
+        [ -n "$v" ] && { echo "$v"; return 0; }
+        sleep 0.05
+    done
+    return 1
+}
 "$BUILD/bin/faultline" fake amqp --listen 127.0.0.1:0 >"$TMP/amqp.out" 2>"$TMP/amqp.err" &
 AMQP_PID=$!
 PIDS+=($!)
-for _ in $(seq 100); do
-    AMQP=$(sed -n 's|^amqp://\(127\.0\.0\.1:[0-9]*\)$|\1|p' "$TMP/amqp.out")
-    [ -n "$AMQP" ] && break
-    sleep 0.05
-done
-[ -n "$AMQP" ] || die "the fake broker did not start: $(cat "$TMP/amqp.err")"
+"$BUILD/bin/faultline" fake consul --listen 127.0.0.1:0 --quiet >"$TMP/consul.out" 2>"$TMP/consul.err" &
+CONSUL_PID=$!
+PIDS+=($!)
+# the OTLP sink: answers every POST 200 (idle services export little or nothing)
+python3 -c '
+import http.server, signal, sys
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_port, flush=True)
+s.serve_forever()' >"$TMP/otlp.out" 2>"$TMP/otlp.err" &
+OTLP_PID=$!
+PIDS+=($!)
+AMQP=$(wait_line "$TMP/amqp.out" 's|^amqp://\(127\.0\.0\.1:[0-9]*\)$|\1|p') || die "the fake broker did not start: $(cat "$TMP/amqp.err")"
+CONSUL=$(wait_line "$TMP/consul.out" 's|^node-1 http://\(127\.0\.0\.1:[0-9]*\)$|\1|p') || die "the fake Consul did not start: $(cat "$TMP/consul.err")"
+OTLP=$(wait_line "$TMP/otlp.out" 's|^\([0-9][0-9]*\)$|\1|p') || die "the OTLP sink did not start: $(cat "$TMP/otlp.err")"
 AMQP_URL="amqp://guest:guest@$AMQP"
+WIRING=(CONSUL_HTTP_ADDR="$CONSUL" SVC_CHECK_INTERVAL=100ms OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP")
 start users "$BUILD/bin/users"
 start orders env AMQP_URL="$AMQP_URL" ORDERS_DB=:memory: "$BUILD/bin/orders"
 start payments env AMQP_URL="$AMQP_URL" PAYMENTS_DB=:memory: "$BUILD/bin/payments"
-start gateway env USERS_ADDR="${ADDR[users]}" ORDERS_ADDR="${ADDR[orders]}" "$BUILD/bin/gateway"
+start gateway "$BUILD/bin/gateway"
 start greeter "$BUILD/bin/greeter"
 curl -fsS -o /dev/null "http://${ADDR[gateway]}/healthz" || die "gateway /healthz does not answer"
-sleep 1
-declare -A RSS_IDLE ANON_IDLE
+sleep 3
+declare -A RSS_IDLE ANON_IDLE PSS_IDLE
 RSS_OK=1
 for s in users orders payments gateway greeter; do
     RSS_IDLE[$s]=$(rss_kib "${PID[$s]}")
     ANON_IDLE[$s]=$(anon_kib "${PID[$s]}")
+    PSS_IDLE[$s]=$(pss_kib "${PID[$s]}")
     [ "${RSS_IDLE[$s]}" -lt 5120 ] || RSS_OK=0
 done
 for s in orders payments; do
     grep -q 'connected to the broker' "$TMP/$s.log" || die "$s did not connect to the fake broker: $(tail -n2 "$TMP/$s.log")"
 done
-stop "${PID[gateway]}" "${PID[users]}" "${PID[orders]}" "${PID[payments]}" "${PID[greeter]}" "$AMQP_PID"
+for s in users orders payments gateway; do
+    grep -q 'registered with consul' "$TMP/$s.log" || die "$s did not register with the fake Consul: $(tail -n2 "$TMP/$s.log")"
+done
+grep -q 'calls users through consul' "$TMP/gateway.log" || die "the gateway does not watch users in Consul"
+curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"name":"m","email":"m@x"}' \
+    "http://${ADDR[gateway]}/users" || die "POST /users through Consul fails after the idle measurement"
+stop "${PID[gateway]}" "${PID[users]}" "${PID[orders]}" "${PID[payments]}" "${PID[greeter]}" "$AMQP_PID" "$CONSUL_PID" "$OTLP_PID"
 PIDS=()
+WIRING=(CONSUL_HTTP_ADDR= OTEL_SDK_DISABLED=true)
 
 # --- 1 and 2: wrk against a fresh users + gateway per repetition ----------------------------
 # load PATH [SCRIPT]: one wrk run; prints "REQ_PER_S P50_US P99_US"; dies on errors or non-2xx.
@@ -213,9 +257,10 @@ echo "| CPU per POST: gateway / users (µs) | $(med "$GW_CPU") / $(med "$US_CPU"
 echo
 echo "| idle VmRSS (MiB) | users | orders | payments | gateway | greeter | target | result |"
 echo "|---|---|---|---|---|---|---|---|"
-echo "| fresh, idle 1 s | $(mib "${RSS_IDLE[users]}") | $(mib "${RSS_IDLE[orders]}") | $(mib "${RSS_IDLE[payments]}") | $(mib "${RSS_IDLE[gateway]}") | $(mib "${RSS_IDLE[greeter]}") | < 5 each | $(verdict "$RSS_OK") |"
+echo "| fresh, idle 3 s (Consul, tracing) | $(mib "${RSS_IDLE[users]}") | $(mib "${RSS_IDLE[orders]}") | $(mib "${RSS_IDLE[payments]}") | $(mib "${RSS_IDLE[gateway]}") | $(mib "${RSS_IDLE[greeter]}") | < 5 each | $(verdict "$RSS_OK") |"
 echo "| … of which anonymous (RssAnon), fresh | $(mib "${ANON_IDLE[users]}") | $(mib "${ANON_IDLE[orders]}") | $(mib "${ANON_IDLE[payments]}") | $(mib "${ANON_IDLE[gateway]}") | $(mib "${ANON_IDLE[greeter]}") | — | report only |"
-echo "| after the last repetition | $(mib "$RSS_US_AFTER") | — | — | $(mib "$RSS_GW_AFTER") | — | — | report only |"
+echo "| … proportional set size (Pss), fresh | $(mib "${PSS_IDLE[users]}") | $(mib "${PSS_IDLE[orders]}") | $(mib "${PSS_IDLE[payments]}") | $(mib "${PSS_IDLE[gateway]}") | $(mib "${PSS_IDLE[greeter]}") | — | report only |"
+echo "| users and gateway after the last repetition (no Consul) | $(mib "$RSS_US_AFTER") | — | — | $(mib "$RSS_GW_AFTER") | — | — | report only |"
 echo
 echo "Medians of $REPS repetitions (wrk -t1 -c$CONNS --latency, ${DURATION} s each, a fresh users" \
     "and gateway per repetition, the two endpoints alternating first); the ratio is the median" \

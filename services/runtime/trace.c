@@ -1,11 +1,12 @@
 /* Spans, sampling and the batching OTLP/HTTP exporter (trace.h).
  *
- * libcurl runs on the loop through its multi "socket" interface: curl tells us which
- * sockets to watch (sock_cb: one uv_poll each) and when to wake it (timer_cb: one uv_timer),
- * and we tell curl what happened (curl_multi_socket_action). Nothing here ever waits. */
+ * Each export is one POST through lib/httpc on the loop (a host name is first resolved with
+ * uv_getaddrinfo, on libuv's thread pool); nothing here ever waits. The exporter once used
+ * libcurl's multi interface: libcurl and the TLS, Kerberos and LDAP libraries it loads made
+ * up 7-9 MiB of every idle service's 10-12 MiB (bench/RESULTS.md), for plain http:// POSTs
+ * to a collector on the same machine. */
 #include "services/runtime/trace.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #include "lib/backoff.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/hostport.h"
+#include "lib/http.h"
+#include "lib/httpc.h"
 #include "lib/rng.h"
 
 /* ---- configuration ---------------------------------------------------------------- */
@@ -275,12 +279,14 @@ void fl_trace_config_free(fl_trace_config_t *c)
 
 /* ---- tracer ------------------------------------------------------------------------ */
 
-typedef struct sock {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    struct fl_tracer *t;
-    struct sock *next, **pprev; /* every live poll, to close them at shutdown */
-} sock_t;
+/* Where batches go, from the endpoint URL "http://HOST[:PORT][/PATH]". */
+typedef struct {
+    bool ok;      /* false: the URL is not one this exporter can reach; batches are dropped */
+    bool literal; /* host is an IP address (or was "localhost"): no lookup needed */
+    char host[256];
+    int port;
+    char *target; /* "/v1/traces" */
+} endpoint_t;
 
 struct fl_tracer {
     uv_loop_t *loop;
@@ -289,22 +295,21 @@ struct fl_tracer {
     fl_tracer_stats_t st;
     fl_span_data_t *head, *tail; /* the queue of ended spans */
 
-    CURLM *multi;
-    uv_timer_t curl_timer;  /* wakes curl when it asked to be woken */
+    endpoint_t ep;
+    bool closed;            /* close_all has run */
     uv_timer_t batch_timer; /* the next export: schedule_delay, or 0 when a batch is full */
     uv_timer_t retry_timer; /* the next attempt of the batch in flight */
-    sock_t *socks;
 
     /* the batch in flight (at most one) */
-    CURL *easy;
+    fl_httpc_req_t *req;  /* its POST, while one is out */
+    uv_getaddrinfo_t gai; /* its host's lookup, while resolving */
+    bool resolving;
     fl_buf_t body;
     size_t batch_n;
     bool batch_pending; /* encoded, between attempts or sending */
     uint64_t batch_deadline;
     fl_backoff_t backoff;
     uint64_t retry_after_ms; /* from the last answer's Retry-After, 0 when none */
-    struct curl_slist *headers;
-    char errbuf[CURL_ERROR_SIZE];
 
     bool shutting_down;
     uv_timer_t shutdown_timer;
@@ -370,7 +375,6 @@ static bool should_sample(const fl_trace_config_t *c, const fl_tracectx_t *paren
     return false;
 }
 
-static size_t header_cb(char *line, size_t size, size_t n, void *arg);
 static void export_next(fl_tracer_t *t);
 static void arm_batch_timer(fl_tracer_t *t);
 static void maybe_finish_shutdown(fl_tracer_t *t);
@@ -396,116 +400,6 @@ static int copy_config(fl_trace_config_t *dst, const fl_trace_config_t *src)
     if (dst->max_attrs == 0)
         dst->max_attrs = 128;
     return 0;
-}
-
-/* ---- libcurl on the loop ------------------------------------------------------------ */
-
-static void sock_closed(uv_handle_t *h)
-{
-    sock_t *s = h->data;
-    fl_tracer_t *t = s->t;
-    free(s);
-    t->closing--;
-    maybe_finish_shutdown(t);
-}
-
-static void sock_release(sock_t *s)
-{
-    if (s->next)
-        s->next->pprev = s->pprev;
-    *s->pprev = s->next;
-    uv_poll_stop(&s->poll);
-    s->t->closing++;
-    uv_close((uv_handle_t *)&s->poll, sock_closed);
-}
-
-static void check_done(fl_tracer_t *t);
-
-static void poll_cb(uv_poll_t *h, int status, int events)
-{
-    sock_t *s = h->data;
-    fl_tracer_t *t = s->t;
-    int flags = 0, running;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE)
-        flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-        flags |= CURL_CSELECT_OUT;
-    curl_multi_socket_action(t->multi, s->fd, flags, &running);
-    check_done(t);
-}
-
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
-{
-    fl_tracer_t *t = arg;
-    sock_t *s = sockp;
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            curl_multi_assign(t->multi, fd, NULL);
-            sock_release(s);
-        }
-        return 0;
-    }
-    if (!s) {
-        s = calloc(1, sizeof *s);
-        if (!s || uv_poll_init_socket(t->loop, &s->poll, fd) < 0) {
-            free(s);
-            return -1; /* curl fails this transfer */
-        }
-        s->fd = fd;
-        s->t = t;
-        s->poll.data = s;
-        s->next = t->socks;
-        if (s->next)
-            s->next->pprev = &s->next;
-        s->pprev = &t->socks;
-        t->socks = s;
-        curl_multi_assign(t->multi, fd, s);
-    }
-    int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
-    uv_poll_start(&s->poll, ev, poll_cb);
-    return 0;
-}
-
-static void curl_timer_fired(uv_timer_t *h)
-{
-    fl_tracer_t *t = h->data;
-    int running;
-    curl_multi_socket_action(t->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(t);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
-{
-    fl_tracer_t *t = arg;
-    if (timeout_ms < 0)
-        uv_timer_stop(&t->curl_timer);
-    else /* even 0: curl must not be called back from inside its own callback */
-        uv_timer_start(&t->curl_timer, curl_timer_fired, (uint64_t)timeout_ms, 0);
-    return 0;
-}
-
-static size_t discard_body(char *p, size_t size, size_t n, void *arg)
-{
-    return size * n; /* ExportTraceServiceResponse: partial success is not acted on */
-}
-
-static size_t header_cb(char *line, size_t size, size_t n, void *arg)
-{
-    fl_tracer_t *t = arg;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name && strncasecmp(line, name, sizeof name - 1) == 0) {
-        const char *v = line + sizeof name - 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        char *end;
-        unsigned long secs = strtoul(v, &end, 10);
-        if (end != v && secs <= 3600) /* only the delay-seconds form; dates are ignored */
-            t->retry_after_ms = secs * 1000;
-    }
-    return len;
 }
 
 /* ---- batches ------------------------------------------------------------------------- */
@@ -538,31 +432,104 @@ static void batch_done(fl_tracer_t *t, bool ok)
         arm_batch_timer(t);
 }
 
+/* Parses "http://HOST[:PORT][/PATH]" (the port defaults to 80, the path to "/"). */
+static int parse_endpoint(endpoint_t *ep, const char *url)
+{
+    memset(ep, 0, sizeof *ep);
+    if (strncasecmp(url, "http://", 7) != 0)
+        return FL_ESYNTAX;
+    const char *hp = url + 7, *slash = strchr(hp, '/');
+    size_t n = slash ? (size_t)(slash - hp) : strlen(hp);
+    char buf[300];
+    if (n == 0 || n + 4 > sizeof buf || memchr(hp, '?', n) || memchr(hp, '@', n))
+        return FL_ESYNTAX;
+    memcpy(buf, hp, n);
+    buf[n] = '\0';
+    /* no port: the last ':' is not after the host (a bare name, IPv4, or "[v6]") */
+    const char *colon = strrchr(buf, ':');
+    if (!colon || (buf[0] == '[' && colon < strchr(buf, ']')))
+        strcat(buf, ":80");
+    if (fl_hostport_parse(buf, 0, ep->host, sizeof ep->host, &ep->port) != 0)
+        return FL_ESYNTAX;
+    if (strcmp(ep->host, "localhost") == 0)
+        strcpy(ep->host, "127.0.0.1");
+    struct sockaddr_in6 sa;
+    ep->literal = uv_ip4_addr(ep->host, ep->port, (struct sockaddr_in *)&sa) == 0 ||
+                  uv_ip6_addr(ep->host, ep->port, &sa) == 0;
+    ep->target = strdup(slash ? slash : "/");
+    if (!ep->target)
+        return FL_ENOMEM;
+    ep->ok = true;
+    return 0;
+}
+
+static void transfer_done(fl_tracer_t *t, int status, int error);
+
+/* The delay-seconds form of Retry-After (dates are ignored), at most an hour. */
+static uint64_t retry_after_ms(const fl_httpc_result_t *res)
+{
+    uint64_t secs;
+    if (fl_http_header_u64(res->headers, res->nheaders, "retry-after", &secs) != 0 || secs > 3600)
+        return 0;
+    return secs * 1000;
+}
+
+static void on_posted(void *arg, const fl_httpc_result_t *res)
+{
+    fl_tracer_t *t = arg;
+    t->req = NULL;
+    /* ExportTraceServiceResponse: partial success is not acted on, so the body is not read */
+    t->retry_after_ms = res->error ? 0 : retry_after_ms(res);
+    transfer_done(t, res->status, res->error);
+}
+
+static int post_to(fl_tracer_t *t, const char *ip)
+{
+    fl_httpc_opts_t o = {
+        .method = "POST",
+        .host = ip,
+        .port = t->ep.port,
+        .target = t->ep.target,
+        .headers = "Content-Type: application/x-protobuf\r\n",
+        .body = t->body.data,
+        .body_len = t->body.len,
+        .timeout_ns = t->cfg.request_timeout_ms * 1000000ull,
+        .max_body = 1u << 20,
+    };
+    return fl_httpc_request(t->loop, &o, on_posted, t, &t->req);
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+    fl_tracer_t *t = req->data;
+    t->resolving = false;
+    char ip[64] = "";
+    if (status == 0 && ai)
+        uv_ip_name(ai->ai_addr, ip, sizeof ip);
+    uv_freeaddrinfo(ai);
+    if (t->closed) { /* cancelled (or too late) at shutdown */
+        t->closing--;
+        maybe_finish_shutdown(t);
+        return;
+    }
+    if (!ip[0] || post_to(t, ip) < 0)
+        transfer_done(t, 0, status ? status : FL_EIO);
+}
+
+/* One POST of the batch in t->body; its answer comes to transfer_done. */
 static int send_batch(fl_tracer_t *t)
 {
-    CURL *e = curl_easy_init();
-    if (!e)
-        return FL_ENOMEM;
+    if (!t->ep.ok)
+        return FL_EINVAL;
     t->retry_after_ms = 0;
-    t->errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_URL, t->cfg.endpoint);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body.len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->cfg.request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
-    if (curl_multi_add_handle(t->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        return FL_EIO;
-    }
-    t->easy = e;
     t->st.requests++;
+    if (t->ep.literal)
+        return post_to(t, t->ep.host);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    t->gai.data = t;
+    if (uv_getaddrinfo(t->loop, &t->gai, on_resolved, t->ep.host, NULL, &hints) != 0)
+        return FL_EIO;
+    t->resolving = true;
     return 0;
 }
 
@@ -574,21 +541,16 @@ static void retry_fired(uv_timer_t *h)
 }
 
 /* OTLP/HTTP: 429, 502, 503 and 504 are retryable, and so is not reaching the collector. */
-static bool retryable(long code, CURLcode res)
+static bool retryable(int status, int error)
 {
-    if (res != CURLE_OK)
+    if (error)
         return true;
-    return code == 429 || code == 502 || code == 503 || code == 504;
+    return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-static void transfer_done(fl_tracer_t *t, CURL *e, CURLcode res)
+static void transfer_done(fl_tracer_t *t, int status, int error)
 {
-    long code = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-    curl_multi_remove_handle(t->multi, e);
-    curl_easy_cleanup(e);
-    t->easy = NULL;
-    if (res == CURLE_OK && code >= 200 && code < 300) {
+    if (!error && status >= 200 && status < 300) {
         batch_done(t, true);
         return;
     }
@@ -596,21 +558,12 @@ static void transfer_done(fl_tracer_t *t, CURL *e, CURLcode res)
     uint64_t wait = fl_backoff_next(&t->backoff);
     if (t->retry_after_ms > wait)
         wait = t->retry_after_ms;
-    if (!retryable(code, res) || now + wait >= t->batch_deadline) {
+    if (!retryable(status, error) || now + wait >= t->batch_deadline) {
         batch_done(t, false);
         return;
     }
     t->st.retries++;
     uv_timer_start(&t->retry_timer, retry_fired, wait, 0);
-}
-
-static void check_done(fl_tracer_t *t)
-{
-    CURLMsg *m;
-    int left;
-    while ((m = curl_multi_info_read(t->multi, &left)))
-        if (m->msg == CURLMSG_DONE)
-            transfer_done(t, m->easy_handle, m->data.result);
 }
 
 /* Takes up to max_batch spans off the queue, encodes them, and sends them. */
@@ -666,19 +619,15 @@ int fl_tracer_new(uv_loop_t *loop, const fl_trace_config_t *cfg, fl_tracer_t **o
         seed = now_unix_ns() ^ (uint64_t)(uintptr_t)t; /* ids need to be unique, not secret */
     fl_rng_seed(&t->rng, seed);
     fl_backoff_init(&t->backoff, t->cfg.retry_min_ms, t->cfg.retry_max_ms);
-    rc = FL_EIO;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(t->multi = curl_multi_init()))
+    rc = parse_endpoint(&t->ep, t->cfg.endpoint);
+    if (rc == FL_ENOMEM)
         goto fail;
-    t->headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
-    if (!t->headers) {
-        rc = FL_ENOMEM;
-        goto fail;
-    }
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t);
-    uv_timer_t *timers[] = {&t->curl_timer, &t->batch_timer, &t->retry_timer, &t->shutdown_timer};
+    if (rc < 0 && !t->cfg.disabled)
+        fprintf(stderr,
+                "otel: endpoint '%s' is not an http://HOST[:PORT][/PATH] URL; spans are "
+                "dropped (and counted as failed)\n",
+                t->cfg.endpoint);
+    uv_timer_t *timers[] = {&t->batch_timer, &t->retry_timer, &t->shutdown_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = t;
@@ -686,8 +635,7 @@ int fl_tracer_new(uv_loop_t *loop, const fl_trace_config_t *cfg, fl_tracer_t **o
     *out = t;
     return 0;
 fail:
-    if (t->multi)
-        curl_multi_cleanup(t->multi);
+    free(t->ep.target);
     fl_trace_config_free(&t->cfg);
     free(t);
     return rc;
@@ -714,10 +662,14 @@ static void timer_closed(uv_handle_t *h)
 /* Once the queue is empty and nothing is in flight (or time is up): close everything. */
 static void close_all(fl_tracer_t *t)
 {
-    if (t->easy) {
-        curl_multi_remove_handle(t->multi, t->easy);
-        curl_easy_cleanup(t->easy);
-        t->easy = NULL;
+    t->closed = true;
+    if (t->req) {
+        fl_httpc_cancel(t->req);
+        t->req = NULL;
+    }
+    if (t->resolving) { /* its callback still runs (with UV_EAI_CANCELED if not too late) */
+        t->closing++;
+        uv_cancel((uv_req_t *)&t->gai);
     }
     if (t->batch_pending) {
         t->st.failed += t->batch_n;
@@ -730,11 +682,7 @@ static void close_all(fl_tracer_t *t)
     }
     t->head = t->tail = NULL;
     t->st.queued = 0;
-    curl_multi_cleanup(t->multi);
-    t->multi = NULL;
-    while (t->socks)
-        sock_release(t->socks);
-    uv_timer_t *timers[] = {&t->curl_timer, &t->batch_timer, &t->retry_timer, &t->shutdown_timer};
+    uv_timer_t *timers[] = {&t->batch_timer, &t->retry_timer, &t->shutdown_timer};
     for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         t->closing++;
         uv_close((uv_handle_t *)timers[i], timer_closed);
@@ -745,7 +693,7 @@ static void maybe_finish_shutdown(fl_tracer_t *t)
 {
     if (!t->shutting_down)
         return;
-    if (t->multi) {
+    if (!t->closed) {
         if (!t->head && !t->batch_pending)
             close_all(t);
         return;
@@ -755,7 +703,7 @@ static void maybe_finish_shutdown(fl_tracer_t *t)
         void *arg = t->shutdown_arg;
         fl_trace_config_free(&t->cfg);
         fl_buf_free(&t->body);
-        curl_slist_free_all(t->headers);
+        free(t->ep.target);
         free(t);
         if (cb)
             cb(arg);
@@ -765,7 +713,7 @@ static void maybe_finish_shutdown(fl_tracer_t *t)
 static void shutdown_timeout(uv_timer_t *h)
 {
     fl_tracer_t *t = h->data;
-    if (t->multi)
+    if (!t->closed)
         close_all(t);
 }
 

@@ -1,5 +1,5 @@
 /* Tracing for the reference services: spans, sampling, and a batching OTLP/HTTP exporter
- * on the libuv loop (libcurl multi driven by uv_poll and uv_timer; the loop never blocks).
+ * on the libuv loop (one lib/httpc POST per batch; the loop never blocks).
  *
  * A service makes one tracer from the standard OpenTelemetry environment, then:
  *   SERVER   one span per handled call, child of the caller's traceparent (tracectx.h);
@@ -83,7 +83,8 @@ typedef struct {
     size_t queued; /* waiting now */
 } fl_tracer_stats_t;
 
-/* Makes a tracer on loop with a copy of cfg. Returns 0, FL_ENOMEM or FL_EIO (libcurl). */
+/* Makes a tracer on loop with a copy of cfg. Returns 0 or FL_ENOMEM. An endpoint that is not
+ * http://HOST[:PORT][/PATH] is warned about on stderr; its batches are dropped, counted failed. */
 int fl_tracer_new(uv_loop_t *loop, const fl_trace_config_t *cfg, fl_tracer_t **out);
 
 /* Flushes what is queued (and what is in flight) for at most timeout_ms, then closes every

@@ -1,8 +1,12 @@
 /* Unit tests for services/runtime/trace: configuration from the OTEL_* environment,
  * sampling, span ids and parentage, and the batching exporter against a collector made
- * with lib/httpd on the same loop (batches, schedule, retries, queue limit, shutdown). */
+ * with lib/httpd on the same loop (batches, schedule, retries and Retry-After, queue limit,
+ * shutdown, the endpoint URL forms). */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netdb.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -574,6 +578,67 @@ START_TEST(attributes_status_and_limits)
 }
 END_TEST
 
+START_TEST(retry_after_seconds_are_honoured)
+{
+    collector_t c;
+    collector_start(&c);
+    c.statuses[0] = 503;
+    c.extra = "Retry-After: 1\r\n";
+    fl_tracer_t *t = tracer_for(&c, 1, 100, 10);
+    end_spans(t, 1);
+    uv_update_time(&c.loop);
+    uint64_t t0 = uv_now(&c.loop);
+    run_until_settled(&c, t, 1, 3000);
+    fl_tracer_stats_t st;
+    fl_tracer_stats(t, &st);
+    ck_assert_uint_eq(st.exported, 1);
+    ck_assert_uint_eq(st.retries, 1);
+    ck_assert_uint_ge(uv_now(&c.loop) - t0, 1000); /* not the 10 ms backoff */
+    finish(&c, t);
+}
+END_TEST
+
+/* The exporter POSTs through lib/httpc: "localhost" and a name (this machine's, when it
+ * resolves to a loopback address) reach the collector; a URL it cannot use (https, no
+ * scheme) drops the spans, counted, without a request. */
+START_TEST(endpoint_forms)
+{
+    char host[256] = "";
+    struct addrinfo *ai = NULL, hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    bool name_ok = gethostname(host, sizeof host) == 0 && strcmp(host, "localhost") != 0 &&
+                   getaddrinfo(host, NULL, &hints, &ai) == 0 && ai &&
+                   ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24 == 127;
+    if (ai)
+        freeaddrinfo(ai);
+    const char *forms[] = {"http://localhost:%d/v1/traces", "http://%s:%d/v1/traces",
+                           "https://127.0.0.1:%d/v1/traces", "127.0.0.1:%d/v1/traces"};
+    for (int i = 0; i < 4; i++) {
+        if (i == 1 && !name_ok) {
+            fprintf(stderr, "endpoint_forms: '%s' does not resolve to 127.x: name not tried\n",
+                    host);
+            continue;
+        }
+        collector_t c;
+        collector_start(&c);
+        int port = fl_httpd_port(c.httpd);
+        if (i == 1)
+            snprintf(c.url, sizeof c.url, forms[i], host, port);
+        else
+            snprintf(c.url, sizeof c.url, forms[i], port);
+        fl_tracer_t *t = tracer_for(&c, 2, 100, 10);
+        end_spans(t, 2);
+        run_until_settled(&c, t, 2, 3000);
+        fl_tracer_stats_t st;
+        fl_tracer_stats(t, &st);
+        ck_assert_msg(st.exported == (i < 2 ? 2u : 0u), "%s: %d exported", c.url, (int)st.exported);
+        ck_assert_msg(st.failed == (i < 2 ? 0u : 2u), "%s: %d failed", c.url, (int)st.failed);
+        ck_assert_int_eq(c.requests, i < 2 ? 1 : 0);
+        ck_assert(!c.bad_request);
+        finish(&c, t);
+    }
+}
+END_TEST
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -589,6 +654,8 @@ int main(void)
     tcase_add_test(tc, full_batches_leave_at_once_the_rest_on_schedule);
     tcase_add_test(tc, retries_503_and_429_then_succeeds);
     tcase_add_test(tc, a_400_is_not_retried);
+    tcase_add_test(tc, retry_after_seconds_are_honoured);
+    tcase_add_test(tc, endpoint_forms);
     tcase_add_test(tc, unreachable_collector_gives_up_at_the_export_timeout);
     tcase_add_test(tc, a_full_queue_drops_and_counts);
     tcase_add_test(tc, shutdown_flushes_everything_queued);
