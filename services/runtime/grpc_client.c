@@ -97,6 +97,7 @@ struct fl_grpc_call {
     /* the answer */
     int http_status;
     int headers_seen;
+    int committed; /* response headers came in a HEADERS frame of their own (gRFC A6) */
     int ct_ok;
     int grpc_status; /* -1: none */
     fl_buf_t grpc_message;
@@ -233,6 +234,7 @@ static void end_call(fl_grpc_call_t *c, int code, const char *message, const uin
                                 .meta = c->meta_in.data ? c->meta_in.data : "",
                                 .meta_len = c->meta_in.len,
                                 .transparent_retries = c->retries,
+                                .committed = c->committed,
                                 .elapsed_ns = uv_hrtime() - c->start_ns};
         c->done(c->arg, &res);
     }
@@ -318,6 +320,7 @@ static void reset_answer(fl_grpc_call_t *c)
 {
     c->http_status = 0;
     c->headers_seen = 0;
+    c->committed = 0;
     c->ct_ok = 0;
     c->grpc_status = -1;
     c->prefix_checked = 0;
@@ -672,6 +675,14 @@ static int on_frame_not_send(nghttp2_session *session, const nghttp2_frame *fram
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user)
 {
     cconn_t *conn = user;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_RESPONSE &&
+        !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        /* response headers that are not trailers-only: the call is committed (gRFC A6) */
+        fl_grpc_call_t *c = call_of(session, frame->hd.stream_id);
+        if (c)
+            c->committed = 1;
+        return 0;
+    }
     if (frame->hd.type != NGHTTP2_GOAWAY)
         return 0;
     /* no new calls here; the ones past last_stream_id come back through on_stream_close */

@@ -49,6 +49,8 @@ typedef struct {
     const char *meta; /* "name\0value\0"... the answer's headers then trailers */
     size_t meta_len;
     int transparent_retries; /* times the call was started again after a refusal */
+    int committed;           /* the server sent response headers before its trailers (not a
+                                trailers-only answer): per gRFC A6 such a call is not retried */
     uint64_t elapsed_ns;
 } fl_grpc_result_t;
 

@@ -90,6 +90,9 @@ struct fl_grpc_srv_call {
     /* the answer */
     fl_buf_t out; /* prefix + message */
     size_t out_off;
+    int headers_sent;      /* fl_grpc_srv_send_headers: the answer follows on a deferred stream */
+    int status;            /* grpc-status in the trailers: 0, or the failure after headers_sent */
+    fl_buf_t status_msg;   /* its grpc-message, percent-encoded */
     fl_buf_t hmeta, tmeta; /* extra headers, trailers: "name\0value\0" */
     uv_timer_t timer;
     int timer_inited;
@@ -129,6 +132,7 @@ static void free_call_mem(fl_grpc_srv_call_t *c)
     fl_buf_free(&c->meta);
     fl_buf_free(&c->body);
     fl_buf_free(&c->out);
+    fl_buf_free(&c->status_msg);
     fl_buf_free(&c->hmeta);
     fl_buf_free(&c->tmeta);
     free(c);
@@ -217,6 +221,17 @@ static void respond_headers_only(fl_grpc_srv_call_t *c, int http, int code, cons
     nghttp2_session *session = c->conn->io.session;
     stop_timer(c);
     c->state = C_ANSWERED;
+    if (c->headers_sent) { /* the headers are gone: the status goes in trailers */
+        c->status = code;
+        fl_buf_reset(&c->status_msg);
+        if (message && *message)
+            fl_grpc_message_encode(&c->status_msg, message, strlen(message));
+        fl_buf_reset(&c->out);
+        c->out_off = 0;
+        nghttp2_session_resume_data(session, c->stream_id);
+        fl_h2io_flush(&c->conn->io);
+        return;
+    }
     size_t extra = count_meta(&c->hmeta) + count_meta(&c->tmeta);
     nghttp2_nv stack[16], *nva = stack;
     if (extra + 6 > sizeof stack / sizeof stack[0]) {
@@ -266,6 +281,8 @@ static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t 
                            uint32_t *flags, nghttp2_data_source *source, void *user)
 {
     fl_grpc_srv_call_t *c = source->ptr;
+    if (c->state != C_ANSWERED) /* headers sent early: the answer is not there yet */
+        return NGHTTP2_ERR_DEFERRED;
     size_t left = c->out.len - c->out_off;
     size_t n = left < length ? left : length;
     memcpy(buf, c->out.data + c->out_off, n);
@@ -274,15 +291,21 @@ static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t 
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
         size_t extra = count_meta(&c->tmeta);
         nghttp2_nv stack[8], *nva = stack;
-        if (extra + 1 > sizeof stack / sizeof stack[0]) {
-            nva = malloc((extra + 1) * sizeof *nva);
+        if (extra + 2 > sizeof stack / sizeof stack[0]) {
+            nva = malloc((extra + 2) * sizeof *nva);
             if (!nva) {
                 nva = stack;
                 extra = 0;
             }
         }
-        nva[0] = NV_STATIC("grpc-status", "0");
-        size_t total = 1 + (size_t)add_meta_list(nva + 1, extra, &c->tmeta);
+        char code_s[8];
+        snprintf(code_s, sizeof code_s, "%d", c->status);
+        nva[0] = NV_STR("grpc-status", code_s);
+        size_t total = 1;
+        if (c->status_msg.len)
+            nva[total++] = NV("grpc-message", c->status_msg.data, 12, c->status_msg.len,
+                              NGHTTP2_NV_FLAG_NO_COPY_NAME);
+        total += (size_t)add_meta_list(nva + total, extra, &c->tmeta);
         nghttp2_submit_trailer(session, stream_id, nva, total);
         if (nva != stack)
             free(nva);
@@ -290,10 +313,10 @@ static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t 
     return (ssize_t)n;
 }
 
-/* Sends c->out (a framed message) with its headers and trailers. */
-static void respond_message(fl_grpc_srv_call_t *c)
+/* Submits the answer's headers (:status 200, content-type, the handler's metadata) with a
+ * body that read_answer gives: c->out once the call is answered (deferred until then). */
+static int submit_headers(fl_grpc_srv_call_t *c)
 {
-    nghttp2_session *session = c->conn->io.session;
     size_t extra = count_meta(&c->hmeta);
     nghttp2_nv stack[8], *nva = stack;
     if (extra + 2 > sizeof stack / sizeof stack[0]) {
@@ -307,12 +330,22 @@ static void respond_message(fl_grpc_srv_call_t *c)
     nva[1] = NV_STATIC("content-type", "application/grpc");
     size_t n = 2 + (size_t)add_meta_list(nva + 2, extra, &c->hmeta);
     nghttp2_data_provider prd = {.source.ptr = c, .read_callback = read_answer};
+    int rc = nghttp2_submit_response(c->conn->io.session, c->stream_id, nva, n, &prd);
+    if (nva != stack)
+        free(nva);
+    return rc ? FL_ENOMEM : 0;
+}
+
+/* Sends c->out (a framed message) with its headers (unless they went already) and trailers. */
+static void respond_message(fl_grpc_srv_call_t *c)
+{
     stop_timer(c);
     c->state = C_ANSWERED;
     c->out_off = 0;
-    nghttp2_submit_response(session, c->stream_id, nva, n, &prd);
-    if (nva != stack)
-        free(nva);
+    if (c->headers_sent)
+        nghttp2_session_resume_data(c->conn->io.session, c->stream_id);
+    else
+        submit_headers(c);
     fl_h2io_flush(&c->conn->io);
 }
 
@@ -367,6 +400,20 @@ int fl_grpc_srv_reply_pb(fl_grpc_srv_call_t *c, const ProtobufCMessage *m)
     protobuf_c_message_pack(m, (uint8_t *)c->out.data + FL_GRPC_FRAME_HEADER);
     c->out.len = len + FL_GRPC_FRAME_HEADER;
     respond_message(c);
+    return 0;
+}
+
+int fl_grpc_srv_send_headers(fl_grpc_srv_call_t *c)
+{
+    if (!answerable(c))
+        return FL_ESTATE;
+    if (c->headers_sent)
+        return 0;
+    int rc = submit_headers(c);
+    if (rc)
+        return rc;
+    c->headers_sent = 1;
+    fl_h2io_flush(&c->conn->io);
     return 0;
 }
 

@@ -69,8 +69,13 @@ void fl_grpc_server_shutdown(fl_grpc_server_t *s, uint64_t grace_ms,
  * Returns 0 or FL_ENOMEM (the call then fails with INTERNAL); the call is gone after it. */
 int fl_grpc_srv_reply(fl_grpc_srv_call_t *call, const uint8_t *msg, size_t len);
 int fl_grpc_srv_reply_pb(fl_grpc_srv_call_t *call, const ProtobufCMessage *m);
-/* Fails a call with code (not 0) and message (NULL: none), trailers-only; the call is gone. */
+/* Fails a call with code (not 0) and message (NULL: none), trailers-only (or, after
+ * fl_grpc_srv_send_headers, in the trailers); the call is gone. */
 void fl_grpc_srv_fail(fl_grpc_srv_call_t *call, int code, const char *message);
+/* Sends the answer's headers (with the initial metadata added so far) before the answer,
+ * as a server that streams would: the client then holds the call as committed (gRFC A6: no
+ * retry), whatever status follows. 0, FL_ESTATE (the call is over) or FL_ENOMEM. */
+int fl_grpc_srv_send_headers(fl_grpc_srv_call_t *call);
 /* Adds a metadata entry to the answer: as an initial header (trailer 0) or in the trailers
  * (trailer 1; with a trailers-only answer both go in its one HEADERS frame). Lower-case
  * names, as HTTP/2 wants. 0 or FL_ENOMEM / FL_EINVAL (a reserved or pseudo header). */

@@ -220,6 +220,7 @@ fl_retry_verdict_t fl_retry_decide(const fl_retry_policy_t *p, const fl_retry_th
 
 const char *fl_retry_verdict_name(fl_retry_verdict_t v)
 {
-    static const char *const names[] = {"no", "throttled", "pushback", "deadline", "yes"};
-    return (unsigned)v < 5 ? names[v] : "?";
+    static const char *const names[FL_RETRY_NVERDICTS] = {"no",       "throttled", "pushback",
+                                                          "deadline", "yes",       "committed"};
+    return (unsigned)v < FL_RETRY_NVERDICTS ? names[v] : "?";
 }

@@ -63,7 +63,10 @@ typedef enum {
     FL_RETRY_PUSHBACK,  /* the server said not to */
     FL_RETRY_DEADLINE,  /* the retry would start at or past the deadline */
     FL_RETRY_YES,       /* retry after *delay_ns */
+    FL_RETRY_COMMITTED, /* the server had sent response headers: the call was committed
+                           (gRFC A6); rpc.c decides this one, fl_retry_decide never does */
 } fl_retry_verdict_t;
+#define FL_RETRY_NVERDICTS 6
 
 /* Decides about attempt number `attempts` (1-based, the one that just failed with code):
  * pushback is the answer's grpc-retry-pushback-ms (or NULL), now_ns and deadline_ns (0: none)

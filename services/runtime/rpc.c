@@ -160,7 +160,7 @@ static void finish(rpc_call_t *call, const fl_rpc_result_t *res)
         c->st.ok++;
     else {
         c->st.failed++;
-        if ((unsigned)res->why < 5)
+        if ((unsigned)res->why < FL_RETRY_NVERDICTS)
             c->st.not_retried[res->why]++;
     }
     call->done(call->arg, res);
@@ -216,6 +216,8 @@ static void on_attempt_done(void *arg, const fl_grpc_result_t *res)
         fl_retry_decide(&c->opts.retry, &c->opts.throttle, call->attempts, res->code,
                         fl_grpc_result_meta(res, "grpc-retry-pushback-ms"), uv_hrtime(),
                         call->deadline, fl_rng_double(&c->rng), &delay);
+    if (v == FL_RETRY_YES && res->committed)
+        v = FL_RETRY_COMMITTED; /* gRFC A6: once response headers came, the call is committed */
     if (v != FL_RETRY_YES || c->closing) {
         fl_rpc_result_t r = {res->code, res->message, NULL, 0, call->attempts, call->backend, v};
         finish(call, &r);

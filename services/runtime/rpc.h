@@ -1,8 +1,10 @@
 /* The client side of a reference service's dependency: one gRPC channel to every backend of a
  * service (their addresses set from the wiring contract's <NEED>_ADDR, or from discovery as
  * it changes), a balancer picking a backend per attempt (balancer.h), retries per gRFC A6
- * (retry.h) within the call's deadline, and a CLIENT span per attempt (trace.h) whose
- * context travels as traceparent/tracestate. Retries carry grpc-previous-rpc-attempts.
+ * (retry.h) within the call's deadline and never once the server has sent response headers
+ * (the call is then committed, as A6 says; a trailers-only failure is retried), and a CLIENT span
+ * per attempt (trace.h) whose context travels as traceparent/tracestate. Retries carry
+ * grpc-previous-rpc-attempts.
  *
  * FAULTLINE_BUG=no-retry (opts.no_retry) makes every call a single attempt whatever the
  * policy: the defect the retry suite exists to catch. */
@@ -62,7 +64,7 @@ int fl_rpc_call(fl_rpc_client_t *c, const char *path, const ProtobufCMessage *re
 
 typedef struct {
     uint64_t calls, attempts, retries, ok, failed;
-    uint64_t not_retried[5]; /* by fl_retry_verdict_t, for failed calls */
+    uint64_t not_retried[FL_RETRY_NVERDICTS]; /* by fl_retry_verdict_t, for failed calls */
 } fl_rpc_stats_t;
 void fl_rpc_stats(const fl_rpc_client_t *c, fl_rpc_stats_t *out);
 

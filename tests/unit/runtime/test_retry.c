@@ -175,6 +175,8 @@ START_TEST(decisions)
         fl_retry_decide(&p, &t, 1, FL_GRPC_UNAVAILABLE, NULL, now, now + 50000001ull, 0.5, &d),
         FL_RETRY_YES);
     ck_assert_str_eq(fl_retry_verdict_name(FL_RETRY_DEADLINE), "deadline");
+    ck_assert_str_eq(fl_retry_verdict_name(FL_RETRY_COMMITTED), "committed");
+    ck_assert_str_eq(fl_retry_verdict_name(FL_RETRY_NVERDICTS), "?");
 }
 END_TEST
 

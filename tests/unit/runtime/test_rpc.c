@@ -1,8 +1,9 @@
 /* Unit tests for services/runtime/rpc: the balanced, retrying client against gRPC servers of
  * our runtime on the same loop (real sockets on 127.0.0.1). Retries per A6 (succeeding after
  * failures, grpc-previous-rpc-attempts, pushback, a code that is not retried, never past the
- * deadline), FAULTLINE_BUG=no-retry, round_robin's spread and sticky-lb, a refused backend
- * routed around, the trace context passed on, and a clean close (uv_loop_close == 0). */
+ * deadline, never once response headers came), FAULTLINE_BUG=no-retry, round_robin's spread and
+ * sticky-lb, a refused backend routed around, the trace context passed on, and a clean close
+ * (uv_loop_close == 0). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ typedef struct {
     int fail_code;        /* ...with this code (default UNAVAILABLE) */
     const char *pushback; /* grpc-retry-pushback-ms trailer on failures */
     int hold;             /* never answer */
+    int headers_first;    /* send the answer's headers before answering (or failing) */
     char prev_attempts[8][16];
     char traceparent[64];
 } server_t;
@@ -38,6 +40,8 @@ static void handler(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, vo
         snprintf(s->prev_attempts[s->calls], sizeof s->prev_attempts[0], "%s", pa ? pa : "-");
     snprintf(s->traceparent, sizeof s->traceparent, "%s", tp ? tp : "");
     s->calls++;
+    if (s->headers_first)
+        ck_assert_int_eq(fl_grpc_srv_send_headers(call), 0);
     if (s->hold)
         return;
     if (s->calls <= s->fail_first) {
@@ -213,6 +217,47 @@ START_TEST(pushback_stops_retries)
 }
 END_TEST
 
+/* gRFC A6: once response headers have arrived the call is committed. A server that sends its
+ * headers, then fails with a retryable code, is not asked again (a trailers-only failure is:
+ * retries_until_it_succeeds); headers then an answer, or a deadline, end as usual. */
+START_TEST(committed_once_response_headers_arrive)
+{
+    start_servers(1);
+    S[0].fail_first = 100;
+    S[0].headers_first = 1;
+    fl_rpc_client_t *c = client(5, UNAV, 0, 0);
+    call(c, 0, NULL);
+    run_until(1, 5000);
+    ck_assert_int_eq(last.code, FL_GRPC_UNAVAILABLE);
+    ck_assert_int_eq(last.attempts, 1);
+    ck_assert_int_eq(last.why, FL_RETRY_COMMITTED);
+    ck_assert_int_eq(S[0].calls, 1);
+    fl_rpc_stats_t st;
+    fl_rpc_stats(c, &st);
+    ck_assert_uint_eq(st.not_retried[FL_RETRY_COMMITTED], 1);
+    finish(c);
+
+    start_servers(1);
+    S[0].headers_first = 1;
+    c = client(5, UNAV, 0, 0);
+    call(c, 0, NULL);
+    run_until(1, 5000);
+    ck_assert_int_eq(last.code, FL_GRPC_OK);
+    ck_assert_int_eq(last.attempts, 1);
+    finish(c);
+
+    start_servers(1);
+    S[0].headers_first = 1;
+    S[0].hold = 1;
+    c = client(5, UNAV | (1u << FL_GRPC_DEADLINE_EXCEEDED), 0, 0);
+    call(c, 100000000ull, NULL);
+    run_until(1, 5000);
+    ck_assert_int_eq(last.code, FL_GRPC_DEADLINE_EXCEEDED);
+    ck_assert_int_eq(last.attempts, 1);
+    finish(c);
+}
+END_TEST
+
 START_TEST(never_past_the_deadline)
 {
     start_servers(1);
@@ -287,6 +332,7 @@ int main(void)
     tcase_add_test(tc, no_retry_bug_and_unretried_codes);
     tcase_add_test(tc, pushback_stops_retries);
     tcase_add_test(tc, never_past_the_deadline);
+    tcase_add_test(tc, committed_once_response_headers_arrive);
     tcase_add_test(tc, round_robin_spreads_and_sticky_does_not);
     tcase_add_test(tc, a_refused_backend_is_routed_around);
     suite_add_tcase(s, tc);
