@@ -24,6 +24,7 @@
 #define STREAM_WINDOW (1 << 20)      /* per-stream receive window */
 #define CONNECTION_WINDOW (16 << 20) /* connection receive window */
 #define MAX_STREAMS 1000             /* concurrent streams per connection */
+#define CONN_HELD_MIN (16u << 20)    /* bytes of requests and answers a connection may hold */
 #define HEALTH_CHECK "/grpc.health.v1.Health/Check"
 
 typedef struct {
@@ -47,6 +48,7 @@ struct fl_grpc_server {
     int port;
     fl_grpc_server_config_t cfg;
     size_t max_recv, max_send;
+    size_t conn_held_max; /* per connection: CONN_HELD_MIN, or one largest request and answer */
     method_t *methods;
     size_t nmethods;
     health_t *health;
@@ -285,7 +287,8 @@ static ssize_t read_answer(nghttp2_session *session, int32_t stream_id, uint8_t 
         return NGHTTP2_ERR_DEFERRED;
     size_t left = c->out.len - c->out_off;
     size_t n = left < length ? left : length;
-    memcpy(buf, c->out.data + c->out_off, n);
+    if (n) /* nothing after a failure that followed early headers */
+        memcpy(buf, c->out.data + c->out_off, n);
     c->out_off += n;
     if (c->out_off == c->out.len) {
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -586,6 +589,7 @@ static void check_prefix(fl_grpc_srv_call_t *c)
 }
 
 static void health_check(fl_grpc_srv_call_t *call, const uint8_t *req, size_t len, void *arg);
+static int over_budget(fl_grpc_srv_call_t *c, size_t more);
 
 /* The request is complete: exactly one uncompressed message goes to the handler. */
 static void request_done(fl_grpc_srv_call_t *c)
@@ -616,6 +620,8 @@ static void request_done(fl_grpc_srv_call_t *c)
         fail_call(c, FL_GRPC_INTERNAL, "grpc: compressed flag set with identity or empty encoding");
         return;
     }
+    if (over_budget(c, 0))
+        return;
     c->state = C_DISPATCHED;
     c->method->handler(c, f.msg, f.len, c->method->arg);
 }
@@ -681,6 +687,32 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     return 0;
 }
 
+/* What a connection's calls hold: requests being received, answers not yet sent. */
+static size_t conn_held(const sconn_t *conn)
+{
+    size_t n = 0;
+    for (const fl_grpc_srv_call_t *c = conn->calls; c; c = c->next)
+        n += c->body.len + c->meta.len + c->path.len + (c->out.len - c->out_off);
+    return n;
+}
+
+/* A connection holds at most conn_held_max bytes of requests and answers: a request that
+ * would take it over fails at once (RESOURCE_EXHAUSTED) and its bytes are dropped, so many
+ * large requests sent but never finished, or answers a client leaves unread, cannot grow
+ * the server without bound. Returns 1 when c was failed. */
+static int over_budget(fl_grpc_srv_call_t *c, size_t more)
+{
+    fl_grpc_server_t *s = c->conn->srv;
+    size_t held = conn_held(c->conn);
+    if (held + more <= s->conn_held_max)
+        return 0;
+    fail_call(c, FL_GRPC_RESOURCE_EXHAUSTED,
+              "grpc: the connection holds %zu bytes of calls, the server's limit is %zu", held,
+              s->conn_held_max);
+    fl_buf_free(&c->body);
+    return 1;
+}
+
 static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user)
 {
@@ -688,6 +720,8 @@ static int on_data_chunk(nghttp2_session *session, uint8_t flags, int32_t stream
     if (!c || c->state != C_RECV)
         return 0; /* answered already (an error): the rest is dropped */
     fl_grpc_server_t *s = c->conn->srv;
+    if (over_budget(c, len))
+        return 0;
     if (c->body.len + len > s->max_recv + 2 * FL_GRPC_FRAME_HEADER) {
         /* the one message fits in max_recv + 5: this is a second message */
         fail_call(c, FL_GRPC_UNIMPLEMENTED,
@@ -974,6 +1008,9 @@ int fl_grpc_server_start(uv_loop_t *loop, const char *host, int port,
         s->cfg = *cfg;
     s->max_recv = s->cfg.max_recv ? s->cfg.max_recv : FL_GRPC_DEFAULT_MAX_MESSAGE;
     s->max_send = s->cfg.max_send ? s->cfg.max_send : FL_GRPC_DEFAULT_MAX_MESSAGE;
+    s->conn_held_max = 2 * (s->max_recv + s->max_send) + 2 * MAX_METADATA;
+    if (s->conn_held_max < CONN_HELD_MIN)
+        s->conn_held_max = CONN_HELD_MIN;
     int rc = fl_grpc_server_set_health(s, "", 1);
     if (!rc)
         rc = fl_grpc_server_add(s, HEALTH_CHECK, health_check, s);

@@ -9,6 +9,11 @@
  * "cardinality violation"), the size limit (RESOURCE_EXHAUSTED, as soon as the prefix
  * shows it, both for requests received and for answers the handler gives), and grpc-timeout
  * (the call fails with DEADLINE_EXCEEDED when it passes; the handler is told to drop it).
+ * Memory per connection is bounded: at most 1000 concurrent streams; request messages and
+ * answers held (received but not complete, answered but not yet sent) at most 16 MiB, or two
+ * largest requests and answers if the limits make that more — a request that would take a
+ * connection past it fails with RESOURCE_EXHAUSTED and its bytes are dropped; and a peer that
+ * does not read its answers stops being read once 1 MiB of output waits (h2io.h).
  * Errors answer "trailers-only": one HEADERS frame with :status 200, grpc-status and a
  * percent-encoded grpc-message. It serves grpc.health.v1.Health/Check itself.
  *

@@ -3,6 +3,37 @@
 
 #include "lib/err.h"
 
+/* Output waiting for the socket (produced by nghttp2, not yet written) above which the
+ * connection stops reading: a peer that does not read what it asks for stops being read,
+ * and what nghttp2 has still to send waits in its own queue (where its flood limits apply)
+ * instead of in ours. Reading resumes once the output is below half of it. */
+#define OUT_HIGH (1u << 20)
+
+static size_t out_waiting(const fl_h2io_t *io)
+{
+    return io->pending.len + io->writing.len;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Back-pressure: stops reading while too much output waits, resumes when it has drained. */
+static void pace_reading(fl_h2io_t *io)
+{
+    if (io->closing)
+        return;
+    if (io->reading && out_waiting(io) >= OUT_HIGH) {
+        uv_read_stop((uv_stream_t *)&io->tcp);
+        io->reading = 0;
+        io->paused = 1;
+    } else if (io->paused && out_waiting(io) < OUT_HIGH / 2) {
+        if (uv_read_start((uv_stream_t *)&io->tcp, on_alloc, on_read) == 0) {
+            io->reading = 1;
+            io->paused = 0;
+        }
+    }
+}
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     fl_h2io_t *io = container_of((uv_tcp_t *)h, fl_h2io_t, tcp);
@@ -52,38 +83,56 @@ static int write_pending(fl_h2io_t *io)
 
 static void teardown(fl_h2io_t *io);
 
-void fl_h2io_flush(fl_h2io_t *io)
+/* Moves what nghttp2 has to send into io->pending, up to OUT_HIGH waiting. Returns 1 when it
+ * stopped at that limit, 0 when nghttp2 had nothing more, or a negative code. */
+static int produce(fl_h2io_t *io)
 {
-    if (io->closing || !io->session || io->in_recv)
-        return;
     /* mem_send calls back into the owner (a stream closes when its last frame goes), which
      * may close io: the session is deleted only once mem_send has returned */
     io->in_recv = 1;
-    ssize_t n;
+    int rc = 0;
     for (;;) {
         const uint8_t *data;
-        n = nghttp2_session_mem_send(io->session, &data);
+        if (out_waiting(io) >= OUT_HIGH) { /* the rest waits in nghttp2 */
+            rc = 1;
+            break;
+        }
+        ssize_t n = nghttp2_session_mem_send(io->session, &data);
+        if (n < 0)
+            rc = (int)n;
         if (n <= 0 || io->closing)
             break;
         if (fl_buf_append(&io->pending, data, (size_t)n)) {
-            n = FL_ENOMEM;
+            rc = FL_ENOMEM;
             break;
         }
     }
     io->in_recv = 0;
-    if (io->closing) {
-        teardown(io);
+    return rc;
+}
+
+void fl_h2io_flush(fl_h2io_t *io)
+{
+    if (io->closing || !io->session || io->in_recv)
         return;
-    }
-    if (n < 0) {
-        io->hooks->on_error(io, (int)n);
-        return;
-    }
-    int rc = write_pending(io);
-    if (rc) {
-        io->hooks->on_error(io, rc);
-        return;
-    }
+    int more;
+    do { /* again while the socket takes everything at once and nghttp2 has more */
+        more = produce(io);
+        if (io->closing) {
+            teardown(io);
+            return;
+        }
+        if (more < 0) {
+            io->hooks->on_error(io, more);
+            return;
+        }
+        int rc = write_pending(io);
+        if (rc) {
+            io->hooks->on_error(io, rc);
+            return;
+        }
+    } while (more && !io->write_active);
+    pace_reading(io);
     if (!io->write_active && io->pending.len == 0 && !nghttp2_session_want_read(io->session) &&
         !nghttp2_session_want_write(io->session))
         io->hooks->on_done(io);
@@ -122,7 +171,7 @@ int fl_h2io_init(fl_h2io_t *io, uv_loop_t *loop, const fl_h2io_hooks_t *hooks, c
     io->rbuf = rbuf;
     io->rbuf_len = rbuf_len;
     io->session = NULL;
-    io->write_active = io->in_recv = io->closing = io->reading = 0;
+    io->write_active = io->in_recv = io->closing = io->reading = io->paused = 0;
     io->pending = (fl_buf_t)FL_BUF_INIT;
     io->writing = (fl_buf_t)FL_BUF_INIT;
     return uv_tcp_init(loop, &io->tcp);

@@ -4,7 +4,11 @@
  *
  * Output is batched: while the owner is inside a read callback (nghttp2 calling back into
  * it), fl_h2io_flush only notes that output is due, and the read callback flushes once at
- * its end, so the answers to every request in one read leave in one write. */
+ * its end, so the answers to every request in one read leave in one write.
+ *
+ * Output is bounded: once 1 MiB waits for the socket, nghttp2 keeps the rest in its queue
+ * and the connection stops reading from the peer until the output has drained (a peer that
+ * never reads its answers stops being read). */
 #ifndef FL_H2IO_H
 #define FL_H2IO_H
 
@@ -42,6 +46,7 @@ struct fl_h2io {
     int in_recv; /* inside nghttp2 (mem_recv or mem_send): closing waits */
     int closing;
     int reading;
+    int paused; /* reading stopped by back-pressure */
 };
 
 /* Initialises io's TCP handle on loop (the owner then connects or accepts on io->tcp). */
