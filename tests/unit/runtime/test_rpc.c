@@ -1,9 +1,9 @@
 /* Unit tests for services/runtime/rpc: the balanced, retrying client against gRPC servers of
  * our runtime on the same loop (real sockets on 127.0.0.1). Retries per A6 (succeeding after
  * failures, grpc-previous-rpc-attempts, pushback, a code that is not retried, never past the
- * deadline, never once response headers came), FAULTLINE_BUG=no-retry, round_robin's spread and
- * sticky-lb, a refused backend routed around, the trace context passed on, and a clean close
- * (uv_loop_close == 0). */
+ * deadline, never once response headers came, throttling), FAULTLINE_BUG=no-retry, round_robin's
+ * spread and sticky-lb, a refused backend routed around, the trace context passed on, and a clean
+ * close (uv_loop_close == 0). */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,11 +118,15 @@ static void finish(fl_rpc_client_t *c)
     ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 
+static fl_retry_throttle_t next_throttle; /* the next client's throttle (then off again) */
+
 static fl_rpc_client_t *client(int max_attempts, uint32_t retryable, int no_retry, int sticky)
 {
     fl_rpc_opts_t o = {
         .service = "t", .lb = FL_LB_ROUND_ROBIN, .sticky = sticky, .no_retry = no_retry, .seed = 7};
     o.retry = (fl_retry_policy_t){max_attempts, 1000000, 5000000, 2, retryable};
+    o.throttle = next_throttle;
+    memset(&next_throttle, 0, sizeof next_throttle);
     fl_rpc_client_t *c;
     ck_assert_int_eq(fl_rpc_client_new(&loop, &o, &c), 0);
     char csv[256] = "";
@@ -258,6 +262,39 @@ START_TEST(committed_once_response_headers_arrive)
 }
 END_TEST
 
+/* Retry throttling (A6's token bucket) in the client: 4 tokens, retries while more than 2
+ * are left; every failure costs one, every success gives one back. */
+START_TEST(throttling_stops_and_resumes_retries)
+{
+    start_servers(1);
+    S[0].fail_first = 1000;
+    next_throttle = (fl_retry_throttle_t){1, 4, 4, 1};
+    fl_rpc_client_t *c = client(5, UNAV, 0, 0);
+    call(c, 0, NULL);
+    run_until(1, 5000);
+    ck_assert_int_eq(last.attempts, 2); /* 4 → 3 (retried) → 2: no more */
+    ck_assert_int_eq(last.why, FL_RETRY_THROTTLED);
+    call(c, 0, NULL);
+    run_until(2, 5000);
+    ck_assert_int_eq(last.attempts, 1); /* 2 → 1 */
+    ck_assert_int_eq(last.why, FL_RETRY_THROTTLED);
+    S[0].fail_first = 0; /* three successes: 1 → 4 */
+    for (int i = 0; i < 3; i++)
+        call(c, 0, NULL);
+    run_until(5, 5000);
+    ck_assert_int_eq(last.code, FL_GRPC_OK);
+    S[0].fail_first = S[0].calls + 1; /* the next call fails once: 4 → 3, retried */
+    call(c, 0, NULL);
+    run_until(6, 5000);
+    ck_assert_int_eq(last.code, FL_GRPC_OK);
+    ck_assert_int_eq(last.attempts, 2);
+    fl_rpc_stats_t st;
+    fl_rpc_stats(c, &st);
+    ck_assert_uint_eq(st.not_retried[FL_RETRY_THROTTLED], 2);
+    finish(c);
+}
+END_TEST
+
 START_TEST(never_past_the_deadline)
 {
     start_servers(1);
@@ -332,6 +369,7 @@ int main(void)
     tcase_add_test(tc, no_retry_bug_and_unretried_codes);
     tcase_add_test(tc, pushback_stops_retries);
     tcase_add_test(tc, never_past_the_deadline);
+    tcase_add_test(tc, throttling_stops_and_resumes_retries);
     tcase_add_test(tc, committed_once_response_headers_arrive);
     tcase_add_test(tc, round_robin_spreads_and_sticky_does_not);
     tcase_add_test(tc, a_refused_backend_is_routed_around);
