@@ -1,12 +1,11 @@
-# The shop through the harness. scenarios/shop/users.lua: users replicas behind the gateway,
-# discovered through the fake Consul (gRPC health checks), balanced and retried by the
-# runtime, driven by a curl loop. scenarios/shop/orders.lua: orders and payments on the fake
-# broker (outbox, confirms, charges once in SQLite, acks after commit) through a broker
-# restart, duplicated deliveries and a crashed payments replica. Every scenario must pass on
-# the correct services; then each bug switch must make the scenario that exists for it fail:
-# FAULTLINE_BUG=no-retry (requests on a reset connection fail), sticky-lb (one replica takes
-# everything), ack-before-commit (a crashed payments replica loses payments). Nothing may be
-# left running.
+# The shop through the harness: the suites of scenarios/shop/ (users, orders, payments and the
+# gateway on the fake Consul and the fake broker, through links, driven by curl clients,
+# judged by scenarios/lib/shop.lua). retries.lua and messaging.lua must pass on the correct
+# services; then each bug switch must make the scenario that exists for it fail:
+# FAULTLINE_BUG=no-retry (requests on reset connections fail), sticky-lb (one replica takes
+# everything), ack-before-commit (a crashed payments replica loses payments), no-deregister
+# (a stopped replica lingers in Consul), ignore-deadline (users finishes calls past their
+# deadline). Nothing may be left running.
 IT_LIMIT=${IT_LIMIT:-150}
 . "$(dirname "$0")/lib.sh"
 it_init
@@ -14,10 +13,10 @@ it_init
 MARK=$(new_mark)
 T0=$(now_ms)
 
-suite shop/users.lua
+suite shop/retries.lua
 expect_grep '\[note\] users-1: consul: registered service users-1 \(users\) at 127\.[0-9.]+:[0-9]+, 1 check$' "$S"
 expect_grep '\[fault\] users-1: crash' "$S"
-expect_no_marker "$MARK" 3 "after shop/users.lua"
+expect_no_marker "$MARK" 3 "after shop/retries.lua"
 
 # bug_catches BUG FILE SCENARIO: with SHOP_BUG=BUG, that scenario of FILE fails (exit 1).
 # (--filter takes a Lua pattern: the name's magic characters are escaped.)
@@ -27,15 +26,17 @@ bug_catches() {
     expect_fgrep "✗ $2: $3" "$OUT"
     expect_no_marker "$MARK" 3 "after the $1 run"
 }
-bug_catches no-retry shop/users.lua "connections reset on the way to one replica are hidden by retries"
-bug_catches sticky-lb shop/users.lua "requests spread over the replicas"
+bug_catches no-retry shop/retries.lua "connections failing twice are retried into successes"
+bug_catches sticky-lb shop/balancing.lua "round robin spreads requests evenly"
+bug_catches no-deregister shop/discovery.lua "a stopped replica deregisters instead of lingering as critical"
+bug_catches ignore-deadline shop/deadlines.lua "past its deadline a call fails fast, and the server drops it"
 
 # the order flow: orders, payments, the broker (outbox, confirms, acks after commit)
-suite shop/orders.lua
+suite shop/messaging.lua
 expect_grep '\[fault\] broker: restart' "$S"
 expect_grep '\[note\] broker: queue payments\.order-created declared durable$' "$S"
-expect_no_marker "$MARK" 3 "after shop/orders.lua"
-bug_catches ack-before-commit shop/orders.lua "a payments replica crashing mid-flow loses no payment"
+expect_no_marker "$MARK" 3 "after shop/messaging.lua"
+bug_catches ack-before-commit shop/messaging.lua "a payments replica crashing mid-flow loses no payment"
 
 echo "  (test_shop.sh took $(($(now_ms) - T0))ms)"
 it_done
