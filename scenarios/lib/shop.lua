@@ -276,6 +276,82 @@ function M.view(t, inst, service)
   return table.concat(ids, " ")
 end
 
+-- ---- traces ----
+
+local function span_names(list)
+  local out = {}
+  for i, sp in ipairs(list) do out[i] = sp.service .. ":" .. sp.name end
+  return table.concat(out, ", ")
+end
+
+-- Spans of a trace that match: kind, service and (optionally) a name prefix.
+function M.spans(tr, kind, service, name)
+  local out = {}
+  for _, sp in ipairs(tr.spans) do
+    if sp.kind == kind and sp.service == service and (not name or sp.name:sub(1, #name) == name) then
+      out[#out + 1] = sp
+    end
+  end
+  return out
+end
+
+-- What is wrong with one request's trace through the gateway: nil when it is complete, else
+-- a description. Complete: a single root, the gateway's SERVER span; under it one CLIENT span
+-- per attempt; under the last attempt the SERVER span of `callee` ("users", "orders") —
+-- unless that attempt went to an address in `lost` (a set: a replica that crashed, taking
+-- its unsent spans along). Also returns the number of attempts (CLIENT spans).
+function M.trace_problem(tr, callee, lost)
+  local root = tr.root
+  local attempts = {}
+  for _, c in ipairs(root.children) do
+    if c.kind == "client" then attempts[#attempts + 1] = c end
+  end
+  local why
+  if #tr.roots ~= 1 then
+    why = string.format("%d roots (%s)", #tr.roots, span_names(tr.roots))
+  elseif root.service ~= "gateway" or root.kind ~= "server" then
+    why = "its root is " .. root.service .. ":" .. root.name .. ", not the gateway's SERVER span"
+  elseif #attempts == 0 then
+    why = "no CLIENT span under the gateway's"
+  else
+    local last = attempts[#attempts]
+    local served = false
+    for _, ch in ipairs(last.children) do
+      if ch.kind == "server" and ch.service == callee then served = true end
+    end
+    if not served and not (lost and lost[last.attributes["server.address"]]) then
+      why = "no " .. callee .. " SERVER span under the last attempt"
+    end
+  end
+  return why and string.format("trace %s: %s; spans: %s", tr.trace_id, why, span_names(tr.spans)), #attempts
+end
+
+-- Every trace of the gateway's `route` spans ("POST /users") is complete (see trace_problem)
+-- and there are `n` of them: ok, evidence, and the attempts over all traces. `lost`: see
+-- trace_problem.
+function M.complete_traces(t, route, callee, n, lost)
+  local bad, attempts = {}, 0
+  local list = t:traces { service = "gateway", name = route }
+  for _, tr in ipairs(list) do
+    local why, a = M.trace_problem(tr, callee, lost)
+    attempts = attempts + a
+    if why then bad[#bad + 1] = why end
+  end
+  if #list ~= n then
+    table.insert(bad, 1, string.format("%d traces of %s, not %d", #list, route, n))
+  end
+  if #bad == 0 then return true, string.format("%d complete traces", n), attempts end
+  return false, table.concat(bad, " | ", 1, math.min(#bad, 4)), attempts
+end
+
+-- The addresses of the links from `client` to `server` (what CLIENT spans name in
+-- server.address), as a set.
+function M.link_addrs(t, client, server)
+  local set = {}
+  for _, l in pairs(t:link(client, server):stats().links) do set[l.listen] = true end
+  return set
+end
+
 -- ---- the databases ----
 
 local function shell_quote(s)

@@ -10,7 +10,7 @@ local N = 12
 
 topology {
   grace = "2s",
-  -- mutants = { "ignore-deadline" },
+  mutants = { "no-retry", "sticky-lb", "drop-traceparent", "no-deregister", "ignore-deadline" },
   services = shop.services {
     users = 2,
     users_env = { USERS_DELAY_MS = 300 },
@@ -38,7 +38,7 @@ local function exceeded(t)
   return n
 end
 
-scenario("past its deadline a call fails fast, and the server drops it", function(t)
+scenario("past its deadline a call fails fast, and the server drops it", { catches = { "ignore-deadline" } }, function(t)
   -- catches ignore-deadline: users finishes (and creates) users nobody waits for. The
   -- gateway cancels a call at its deadline, which stops it either way; to see the server
   -- keep its own deadline, the gateway is paused (a frozen client cancels nothing) while

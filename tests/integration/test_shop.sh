@@ -5,7 +5,8 @@
 # FAULTLINE_BUG=no-retry (requests on reset connections fail), sticky-lb (one replica takes
 # everything), ack-before-commit (a crashed payments replica loses payments), no-deregister
 # (a stopped replica lingers in Consul), ignore-deadline (users finishes calls past their
-# deadline). Nothing may be left running.
+# deadline), drop-traceparent (users' spans leave the gateway's trace). Nothing may be left
+# running. (`faultline run --mutants scenarios/shop` does the same for every claim.)
 IT_LIMIT=${IT_LIMIT:-150}
 . "$(dirname "$0")/lib.sh"
 it_init
@@ -30,6 +31,7 @@ bug_catches no-retry shop/retries.lua "connections failing twice are retried int
 bug_catches sticky-lb shop/balancing.lua "round robin spreads requests evenly"
 bug_catches no-deregister shop/discovery.lua "a stopped replica deregisters instead of lingering as critical"
 bug_catches ignore-deadline shop/deadlines.lua "past its deadline a call fails fast, and the server drops it"
+bug_catches drop-traceparent shop/tracing.lua "a request's trace is complete, with its retries as extra CLIENT spans"
 
 # the order flow: orders, payments, the broker (outbox, confirms, acks after commit)
 suite shop/messaging.lua
