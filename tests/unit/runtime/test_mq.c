@@ -1,7 +1,8 @@
 /* Unit tests for services/runtime/mq against the real fake broker (`faultline fake amqp`,
  * started from FL_BIN_DIR and stopped by PID): topology, publisher confirms, manual acks
- * (at once and later), trace context in headers, and a broker killed and restarted on the
- * same port and data folder while messages flow — nothing confirmed may be lost. */
+ * (at once and later), trace context in headers, a broker killed and restarted on the
+ * same port and data folder while messages flow — nothing confirmed may be lost — and
+ * attempts that back off while no broker is there. */
 #include <check.h>
 #include <errno.h>
 #include <poll.h>
@@ -385,6 +386,54 @@ START_TEST(topology_declared_again_after_restart)
 }
 END_TEST
 
+static void stop_loop(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void set_done(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/* No broker at the address: attempts back off, doubling from backoff_min_ms up to
+ * backoff_max_ms (50, 100, 200, 400, 400 ms: 6 attempts in 1.5 s), rather than spinning. */
+START_TEST(reconnects_back_off)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_tcp_t probe; /* a port nobody listens on: bound, then closed */
+    struct sockaddr_in sa;
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    uv_tcp_init(&loop, &probe);
+    ck_assert_int_eq(uv_tcp_bind(&probe, (const struct sockaddr *)&sa, 0), 0);
+    int salen = sizeof sa;
+    uv_tcp_getsockname(&probe, (struct sockaddr *)&sa, &salen);
+    uv_close((uv_handle_t *)&probe, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    char url[64];
+    snprintf(url, sizeof url, "amqp://guest:guest@127.0.0.1:%d", ntohs(sa.sin_port));
+    fl_mq_config_t cfg = {.url = url, .backoff_min_ms = 50, .backoff_max_ms = 400};
+    fl_mq_t *mq;
+    ck_assert_int_eq(fl_mq_start(&loop, &cfg, &mq), 0);
+    uv_timer_t t;
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, stop_loop, 1500, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    fl_mq_stats_t st;
+    fl_mq_stats(mq, &st);
+    ck_assert_uint_eq(st.connects, 0);
+    ck_assert_msg(st.failures >= 4 && st.failures <= 7, "%llu attempts in 1.5 s",
+                  (unsigned long long)st.failures);
+    int done = 0;
+    fl_mq_close(mq, set_done, &done);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert(done);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(bad_config)
 {
     uv_loop_t loop;
@@ -403,6 +452,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, bad_config);
+    tcase_add_test(tc, reconnects_back_off);
     tcase_add_test(tc, confirms_and_acks);
     tcase_add_test(tc, acks_later_and_prefetch);
     tcase_add_test(tc, trace_context_travels_in_headers);
