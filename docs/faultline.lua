@@ -314,6 +314,107 @@ function Broker:address() end
 ---@field roots faultline.Span[] every span whose parent is not in the trace
 ---@field spans faultline.Span[] every span, in start order
 
+---A request of t:load: HTTP (method, path, body, headers) or gRPC (grpc, message, metadata).
+---@class faultline.Request
+---@field method? string HTTP method, default "GET"
+---@field path? string default "/"
+---@field body? string
+---@field headers? table<string, string|number>
+---@field grpc? string a gRPC method "/pkg.Service/Method": makes it a gRPC request
+---@field message? string the serialized request message (t.pb.encode)
+---@field metadata? table<string, string|number>
+---@field ok? integer[] statuses (HTTP) or codes (gRPC) that count as success; default 2xx / 0
+
+---@class faultline.LoadOpts
+---@field to faultline.Selector a service, an instance, or a list of them
+---@field rate number requests per second (constant arrival schedule)
+---@field duration? faultline.Duration without it: until load:stop()
+---@field request faultline.Request|fun(i: integer): faultline.Request
+---@field concurrency? integer most requests in flight, default 64
+---@field timeout? faultline.Duration per request, default "5s"
+---@field name? string label on the timeline and charts
+---@field keep? boolean keep every answer for load:results()
+
+---What a load did (latencies in seconds, from each request's intended send time).
+---@class faultline.LoadStats
+---@field sent integer
+---@field ok integer
+---@field failed integer
+---@field errors table<string, integer> failed requests by kind: timeout, refused, reset, closed, malformed, io, http_NNN, grpc_N
+---@field error_rate number failed / (ok + failed)
+---@field p50 number
+---@field p90 number
+---@field p99 number
+---@field p999 number
+---@field max number
+---@field min number
+---@field mean number
+---@field rate number requests sent per second
+---@field elapsed number seconds the load ran
+---@field inflight integer
+---@field queued integer
+---@field cancelled integer
+---@field unsent integer
+---@field running boolean
+---@field name string
+
+---One kept answer (load:results()).
+---@class faultline.LoadResult
+---@field i integer the request's number in the schedule
+---@field status? integer HTTP status (nil without an answer)
+---@field code? integer gRPC status
+---@field body string
+---@field error? string the kind, nil on success
+---@field message? string
+---@field latency number seconds
+
+---A running or finished t:load.
+---@class faultline.Load
+local Load = {}
+---Waits until the schedule has run out and every request has ended.
+---@return faultline.LoadStats
+function Load:wait() end
+---Stops now (queued requests are dropped, those in flight abandoned).
+---@return faultline.LoadStats
+function Load:stop() end
+---The figures so far.
+---@return faultline.LoadStats
+function Load:stats() end
+---Every ended request, in schedule order (needs keep = true).
+---@return faultline.LoadResult[]
+function Load:results() end
+
+---@class faultline.HttpResult
+---@field status? integer nil when no answer came
+---@field body? string
+---@field headers? table<string, string> lower-case names
+---@field error? string "refused", "timeout", "reset", "closed", "malformed", "io"
+---@field message? string
+---@field latency number seconds
+
+---@class faultline.GrpcResult
+---@field code integer gRPC status (14 or 4 when no answer came)
+---@field message string grpc-message
+---@field body string the answer's bytes (t.pb.decode)
+---@field error? string nil when code is 0
+---@field latency number seconds
+
+---protobuf's wire format by field number, without a schema.
+---@class faultline.Pb
+local Pb = {}
+---Bytes: strings length-delimited, integers/booleans varints, numbers doubles, tables nested messages.
+---@param fields table<integer, any>
+---@return string
+function Pb.encode(fields) end
+---{ [field] = value }: varints and fixed as integers, length-delimited as strings; repeats become lists.
+---@param bytes string
+---@return table<integer, any>
+function Pb.decode(bytes) end
+---Marks a list as one repeated field for encode.
+---@param list any[]
+---@return any[]
+function Pb.repeated(list) end
+
 ---The scenario object passed to every scenario function.
 ---@class faultline.T
 ---@field name string the scenario's name
@@ -321,11 +422,24 @@ function Broker:address() end
 ---@field seed integer the run's seed
 ---@field consul faultline.Consul the fake Consul's faults
 ---@field broker faultline.Broker the fake broker's faults and figures
+---@field pb faultline.Pb protobuf wire format for gRPC messages
 local T = {}
 
 ---Waits d.
 ---@param d faultline.Duration
 function T:sleep(d) end
+---Starts an open-loop load generator; returns its handle at once.
+---@param opts faultline.LoadOpts
+---@return faultline.Load
+function T:load(opts) end
+---One HTTP request, waited for; never raises for a failed request.
+---@param opts { to: faultline.Selector, method?: string, path?: string, body?: string, headers?: table<string, string|number>, timeout?: faultline.Duration, ok?: integer[] }
+---@return faultline.HttpResult
+function T:http(opts) end
+---One gRPC unary call, waited for.
+---@param opts { to: faultline.Selector, method: string, message?: string, metadata?: table<string, string|number>, timeout?: faultline.Duration }
+---@return faultline.GrpcResult
+function T:grpc(opts) end
 ---Records a failure when cond is false and continues; returns whether it held.
 ---@param cond any
 ---@param msg? string

@@ -135,8 +135,33 @@ static int wait_yield(lua_State *L, fl_scenario_t *sc, lua_KFunction k)
 {
     if (L != sc->co)
         fl_lua_usage(L, "waiting calls (t:sleep, t:start, t:eventually...) must run in the "
-                        "scenario itself, not in a coroutine it created");
+                        "scenario itself, not in a coroutine it created or a load's request "
+                        "function");
     return lua_yieldk(L, 0, 0, k);
+}
+
+static void wake_cb(uv_timer_t *t);
+
+int fl_sc_wait_external(lua_State *L, fl_scenario_t *sc, void *token, lua_KFunction k,
+                        lua_KContext ctx)
+{
+    if (L != sc->co)
+        fl_lua_usage(L, "waiting calls (t:sleep, t:http, load:wait...) must run in the scenario "
+                        "itself, not in a coroutine it created or a load's request function");
+    sc->wait.kind = WAIT_EXTERNAL;
+    sc->wait.inst = NULL;
+    sc->wait.ext = token;
+    return lua_yieldk(L, 0, ctx, k);
+}
+
+void fl_sc_wake(fl_scenario_t *sc, void *token)
+{
+    if (sc->phase != SC_RUNNING || sc->wait.kind != WAIT_EXTERNAL || sc->wait.ext != token)
+        return;
+    /* resumed from the timer, never from inside the caller's callback */
+    sc->wait.kind = WAIT_SLEEP;
+    sc->wait.ext = NULL;
+    uv_timer_start(&sc->wake, wake_cb, 0, 0);
 }
 
 static void wait_done(fl_scenario_t *sc, int ok, const char *msg)
@@ -930,6 +955,7 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     fl_sc_consul_register(L);
     fl_sc_broker_register(L);
     fl_sc_collector_register(L);
+    fl_sc_workload_register(L);
     lua_pushvalue(L, -1);
     lua_insert(L, -4); /* keep C below the chunk for C.main */
     if (lua_pcall(L, 2, 0, 0)) {
@@ -1356,6 +1382,11 @@ static void collector_closed(fl_scenario_t *sc)
     closed_one(sc);
 }
 
+static void workload_closed(fl_scenario_t *sc)
+{
+    closed_one(sc);
+}
+
 static void keep_logs(fl_scenario_t *sc)
 {
     fl_scenario_result_t *res = sc->res;
@@ -1402,14 +1433,16 @@ static void all_down_then_close(fl_scenario_t *sc)
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "teardown done");
     keep_logs(sc);
     sc->res->seconds = (uv_hrtime() - sc->start_ns) / 1e9;
-    /* every instance, the links as one, the fake Consul, the fake broker, the collector */
-    sc->closing_left = sc->ninst + 4;
+    /* every instance, the links as one, the fake Consul, the fake broker, the collector,
+     * the loads and calls */
+    sc->closing_left = sc->ninst + 5;
     for (size_t i = 0; i < sc->ninst; i++)
         fl_instance_close(&sc->inst[i], instance_closed);
     fl_sc_links_close(sc, links_closed);
     fl_sc_consul_close(sc, consul_closed);
     fl_sc_broker_close(sc, broker_closed);
     fl_sc_collector_close(sc, collector_closed);
+    fl_sc_workload_close(sc, workload_closed);
 }
 
 /* Teardown, first half: the verdict is in; stop every running instance. */
@@ -1435,7 +1468,8 @@ static void finish(fl_scenario_t *sc, fl_verdict_t v)
     luaL_unref(L, LUA_REGISTRYINDEX, sc->co_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, sc->t_ref);
     sc->e->deadline_ns = 0;
-    sc->e->cur = NULL; /* every t and instance handle of this scenario is now stale... */
+    fl_sc_workload_stop(sc); /* no request leaves once the verdict is in */
+    sc->e->cur = NULL;       /* every t and instance handle of this scenario is now stale... */
     sc->e->gen++;
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "scenario ended: %s; teardown",
                     fl_verdict_name(v));
@@ -1553,6 +1587,21 @@ static void time_out(fl_scenario_t *sc, const char *how)
     sc->e->hook_fired = 0;
     lua_resetthread(sc->co); /* closes pending to-be-closed variables */
     finish(sc, FL_VERDICT_FAIL);
+}
+
+void fl_sc_abort(fl_scenario_t *sc, fl_verdict_t v, const char *where, const char *msg,
+                 const char *traceback)
+{
+    if (sc->phase != SC_RUNNING || sc->in_resume)
+        return;
+    forget_message(sc->res);
+    set_error(sc, msg, where, traceback);
+    fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s%s",
+                    v == FL_VERDICT_USAGE ? "usage error: " : "Lua error: ", msg);
+    if (v == FL_VERDICT_FAIL)
+        sc->nfailed++;
+    lua_resetthread(sc->co);
+    finish(sc, v);
 }
 
 static void deadline_cb(uv_timer_t *t)

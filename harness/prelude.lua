@@ -488,6 +488,26 @@ function T:collector()
   return C.collector(self)
 end
 
+-- Load ------------------------------------------------------------------------------------
+
+-- t:load{ to =, rate =, duration =, request =, concurrency =, timeout =, name =, keep = }: an
+-- open-loop generator; returns its handle (:wait, :stop, :stats, :results) at once.
+function T:load(opts)
+  return C.load(self, opts)
+end
+
+-- t:http{ to =, method =, path =, body =, headers =, timeout = } → { status, body, headers,
+-- latency } or { error =, message =, latency } (a failed request never raises).
+function T:http(opts)
+  return C.http(self, opts)
+end
+
+-- t:grpc{ to =, method = "/pkg.Svc/Method", message =, metadata =, timeout = } → { code,
+-- message, body, latency }.
+function T:grpc(opts)
+  return C.grpc(self, opts)
+end
+
 -- The fake broker -------------------------------------------------------------------------
 
 local Broker = {}
@@ -571,6 +591,7 @@ function C.fields(t)
   return {
     consul = setmetatable({ t = t, label = "consul", on = {} }, ConsulMT),
     broker = setmetatable({ t = t, label = "broker", on = {} }, BrokerMT),
+    pb = C.pb,
   }
 end
 

@@ -16,7 +16,7 @@
 #include "harness/topology.h"
 #include "lib/rng.h"
 
-typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN } wait_kind_t;
+typedef enum { WAIT_NONE, WAIT_SLEEP, WAIT_READY, WAIT_DOWN, WAIT_EXTERNAL } wait_kind_t;
 
 typedef struct {
     fl_link_t link;
@@ -55,7 +55,8 @@ typedef struct fl_scenario {
     struct broker *broker; /* the fake AMQP broker, or NULL; links name it as server ninst */
     char broker_host[32];
     void (*broker_closed)(struct fl_scenario *sc);
-    struct fl_collector *collector; /* the OTLP receiver and trace store */
+    struct fl_collector *collector;  /* the OTLP receiver and trace store */
+    struct fl_sc_workload *workload; /* t:load generators and t:http / t:grpc calls, or NULL */
     enum { SC_RUNNING, SC_STOPPING, SC_CLOSING } phase;
     int in_resume;
     uv_timer_t wake;     /* sleeps and wait timeouts */
@@ -66,6 +67,7 @@ typedef struct fl_scenario {
         fl_instance_t *inst;
         char prefix[32];
         uint64_t timeout_ns;
+        void *ext; /* WAIT_EXTERNAL: what the scenario waits for (fl_sc_wait_external) */
     } wait;
     int nfailed;
     uint64_t *fail_marks;   /* per instance: its log's total bytes when the scenario first failed */
@@ -122,6 +124,18 @@ uint64_t fl_sc_fault_id(fl_scenario_t *sc);
 void fl_sc_fault_switch(fl_scenario_t *sc, const char *subject, const char *key, int on,
                         const char *where, const char *text);
 
+/* Yields the scenario coroutine until fl_sc_wake(sc, token) (or the scenario ends); then k
+ * runs with ctx. A usage error outside the scenario's own coroutine. */
+int fl_sc_wait_external(lua_State *L, fl_scenario_t *sc, void *token, lua_KFunction k,
+                        lua_KContext ctx);
+/* Resumes the scenario, from a later loop callback, if it waits for token; else nothing. */
+void fl_sc_wake(fl_scenario_t *sc, void *token);
+/* Ends the running scenario from a loop callback (Lua code the harness called for it broke:
+ * a load's request function): the verdict, message and where as a Lua error in the scenario
+ * itself would give; its coroutine is abandoned. Nothing when the scenario is not running. */
+void fl_sc_abort(fl_scenario_t *sc, fl_verdict_t v, const char *where, const char *msg,
+                 const char *traceback);
+
 /* Pushes the Lua handle of an instance of the running scenario. */
 void fl_sc_push_inst(lua_State *L, fl_scenario_t *sc, fl_instance_t *inst);
 
@@ -159,6 +173,16 @@ void fl_sc_collector_endpoint(fl_scenario_t *sc, char *out, size_t n);
 void fl_sc_collector_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
 /* Adds the collector primitives (traces, collector) to the table at the top of the stack. */
 void fl_sc_collector_register(lua_State *L);
+
+/* lua_load.c: t:load, t:http, t:grpc, t.pb. Stops every load and abandons every call at the
+ * end of the scenario (before its instances stop); closes every connection at teardown,
+ * cb(sc) once that is done (at once when there is nothing to close). */
+void fl_sc_workload_stop(fl_scenario_t *sc);
+void fl_sc_workload_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
+/* Adds the workload primitives to the table at the top of the stack. */
+void fl_sc_workload_register(lua_State *L);
+/* lua_pb.c: pushes the table of t.pb (encode, decode). */
+void fl_sc_pb_push(lua_State *L);
 
 /* lua_links.c: opens the scenario's links (before instances start, so the wiring can name
  * them); 0 or an FL_E / libuv error code. */
