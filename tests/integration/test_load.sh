@@ -40,6 +40,10 @@ else
 fi
 expect_no_marker "$MARK" 3 "after load/http.lua"
 
+# --- gRPC on users, HTTP through the gateway
+suite load/grpc.lua
+expect_no_marker "$MARK" 3 "after load/grpc.lua"
+
 # --- broken request functions
 expect_exit 1 env IT_MARK="$MARK" "$FL" run --seed 42 load/broken.lua
 expect_fgrep 'load/broken.lua:8: boom at 20 (in the request function of t:load at load/broken.lua:7, request 20)' "$OUT"
