@@ -45,7 +45,8 @@ suite load/grpc.lua
 expect_no_marker "$MARK" 3 "after load/grpc.lua"
 
 # --- broken request functions
-expect_exit 1 env IT_MARK="$MARK" "$FL" run --seed 42 load/broken.lua
+# two of the breaks are usage errors: exit 2
+expect_exit 2 env IT_MARK="$MARK" "$FL" run --seed 42 load/broken.lua
 expect_fgrep 'load/broken.lua:8: boom at 20 (in the request function of t:load at load/broken.lua:7, request 20)' "$OUT"
 expect_fgrep 'at load/broken.lua:8' "$OUT"
 expect_fgrep 'faultline: load/broken.lua:16: t:load request function returned a number for request 5' "$ERR"
