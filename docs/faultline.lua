@@ -552,3 +552,30 @@ function T:traces(opts) end
 ---The collector's base URL, as instances get it in OTEL_EXPORTER_OTLP_ENDPOINT.
 ---@return string
 function T:collector() end
+---Requests served per instance of service since `since` (default: when the scenario function
+---began), counted from its SERVER spans by service.instance.id; every instance is listed, 0
+---included. A usage error when the service's tracing is off (OTEL_SDK_DISABLED=true).
+---@param service string
+---@param opts? { since?: faultline.Duration }
+---@return table<string, integer>
+function T:distribution(service, opts) end
+---Records (and continues) whether every instance up for the whole window served within
+---tolerance of the even share (total / instances): the largest |count - share| / share must
+---be at most tolerance. Re-checked until it holds or within has passed.
+---@param service string
+---@param opts? { tolerance?: number, since?: faultline.Duration, within?: faultline.Duration }
+---@return boolean
+function T:expect_balanced(service, opts) end
+---Records (and continues) whether every trace rooted at service `root` since `since` is
+---connected (one root, no orphan, not started by a CLIENT span) and no call made more than
+---max_attempts attempts; waits up to within (default "2s") for late exports.
+---@param opts { root: string, complete?: boolean, max_attempts?: integer, within?: faultline.Duration, since?: faultline.Duration }
+---@return boolean
+function T:expect_traces(opts) end
+---Records (and continues) whether, within `within` (default "3s"), every running client of
+---service was last told by its Consul agent exactly the instances of service that are up and
+---pass their checks, and no instance that exited on its own is still registered.
+---@param service string
+---@param opts? { within?: faultline.Duration }
+---@return boolean
+function T:expect_discovery(service, opts) end

@@ -497,6 +497,19 @@ void fl_sc_collector_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc))
     }
 }
 
+size_t fl_sc_collector_ntraces(fl_scenario_t *sc)
+{
+    return sc->collector ? sc->collector->ntraces : 0;
+}
+
+const char *fl_sc_collector_trace(fl_scenario_t *sc, size_t i, const size_t **spans, size_t *n)
+{
+    const trace_t *t = &sc->collector->traces[i];
+    *spans = t->spans;
+    *n = t->n;
+    return t->id;
+}
+
 /* ------------------------------------------------------------ Lua ---- */
 
 static void push_span(lua_State *L, const fl_span_t *s)

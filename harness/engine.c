@@ -413,6 +413,7 @@ static int c_phase(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
     fl_timeline_add(&sc->tl, FL_EV_NOTE, 1, "", NULL, "%s started", luaL_checkstring(L, 2));
+    sc->body_ns = uv_hrtime() - sc->start_ns;
     return 0;
 }
 
@@ -578,7 +579,7 @@ static const char **service_names(fl_engine_t *e)
     return names;
 }
 
-static fl_service_t *check_service(lua_State *L, fl_engine_t *e, int idx, const char *what)
+fl_service_t *fl_sc_check_service(lua_State *L, fl_engine_t *e, int idx, const char *what)
 {
     const char *name = fl_lua_check_string(L, idx, what);
     fl_service_t *s = fl_topology_find(&e->topo, name);
@@ -597,7 +598,7 @@ static fl_service_t *check_service(lua_State *L, fl_engine_t *e, int idx, const 
 static int t_instance(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
-    fl_service_t *s = check_service(L, sc->e, 2, "t:instance service");
+    fl_service_t *s = fl_sc_check_service(L, sc->e, 2, "t:instance service");
     int isint = 0;
     lua_Integer n = lua_isnoneornil(L, 3) ? 1 : lua_tointegerx(L, 3, &isint);
     if (!lua_isnoneornil(L, 3) && !isint)
@@ -617,7 +618,8 @@ static int t_instance(lua_State *L)
 static int t_instances(lua_State *L)
 {
     fl_scenario_t *sc = fl_sc_check_t(L, 1);
-    fl_service_t *s = lua_isnoneornil(L, 2) ? NULL : check_service(L, sc->e, 2, "t:instances");
+    fl_service_t *s =
+        lua_isnoneornil(L, 2) ? NULL : fl_sc_check_service(L, sc->e, 2, "t:instances");
     lua_newtable(L);
     lua_Integer n = 0;
     for (size_t i = 0; i < sc->ninst; i++) {
@@ -956,6 +958,7 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     fl_sc_broker_register(L);
     fl_sc_collector_register(L);
     fl_sc_workload_register(L);
+    fl_sc_checks_register(L);
     lua_pushvalue(L, -1);
     lua_insert(L, -4); /* keep C below the chunk for C.main */
     if (lua_pcall(L, 2, 0, 0)) {

@@ -508,6 +508,101 @@ function T:grpc(opts)
   return C.grpc(self, opts)
 end
 
+-- Checks ----------------------------------------------------------------------------------
+
+local function check_opts(opts, what, example, keys)
+  if opts ~= nil and type(opts) ~= "table" then
+    C.usage(string.format("bad %s options: expected a table like %s, got %s", what, example,
+      C.typename(opts)))
+  end
+  C.keys(opts, what .. " option", keys)
+  return opts or {}
+end
+
+local function opt_since(opts, what)
+  if opts.since == nil then return nil end
+  return seconds(opts.since, what .. " since")
+end
+
+-- Runs check() (→ ok, message, [usage]) until it passes or within has gone by, then records
+-- the last verdict on the timeline (a failure does not stop the scenario, like t:expect).
+local function settle(t, within, check)
+  local start = C.now(t)
+  while true do
+    local ok, msg, usage = check()
+    if ok or C.now(t) - start >= within then
+      if not ok and usage then C.usage(usage) end
+      C.record(t, ok, msg)
+      return ok
+    end
+    t:sleep(math.min(0.05, within - (C.now(t) - start)))
+  end
+end
+
+-- t:distribution(service, { since = }): requests served per instance since `since` (default:
+-- when the scenario function began), counted from the service's SERVER spans by
+-- service.instance.id: { ["users-1"] = 34, ... }, every instance included.
+function T:distribution(service, opts)
+  opts = check_opts(opts, "t:distribution", "{ since = 2 }", { "since" })
+  local counts = C.distribution(self, service, opt_since(opts, "t:distribution"))
+  return counts
+end
+
+-- t:expect_balanced(service, { tolerance = 0.2, since =, within = 0 }): every instance up for
+-- the whole window served within tolerance of the even share (see docs/lua-api.md).
+function T:expect_balanced(service, opts)
+  opts = check_opts(opts, "t:expect_balanced", "{ tolerance = 0.2 }", { "tolerance", "since", "within" })
+  local tol = opts.tolerance == nil and 0.2 or opts.tolerance
+  if type(tol) ~= "number" or tol < 0 or tol ~= tol then
+    C.usage("bad t:expect_balanced tolerance: expected a number >= 0 (0.2 = within 20% of the even share), got " ..
+      (type(tol) == "number" and tostring(tol) or C.typename(tol)))
+  end
+  local since = opt_since(opts, "t:expect_balanced")
+  local within = opts.within == nil and 0 or seconds(opts.within, "t:expect_balanced within")
+  return settle(self, within, function() return C.balance(self, service, tol, since) end)
+end
+
+-- t:expect_traces{ root =, complete = true, max_attempts =, within = "2s", since = }: every
+-- trace rooted at a span of service root is connected and no call made more attempts than
+-- max_attempts, once the exports of the last `within` have had time to arrive.
+function T:expect_traces(opts)
+  if type(opts) ~= "table" then
+    C.usage("bad t:expect_traces argument: expected a table like { root = \"gateway\" }, got " ..
+      C.typename(opts))
+  end
+  C.keys(opts, "t:expect_traces option", { "root", "complete", "max_attempts", "within", "since" })
+  if type(opts.root) ~= "string" then
+    C.usage("bad t:expect_traces root: expected the name of the service requests enter by, got " ..
+      C.typename(opts.root))
+  end
+  local complete = opts.complete
+  if complete == nil then complete = true end
+  if type(complete) ~= "boolean" then
+    C.usage("bad t:expect_traces complete: expected a boolean, got " .. C.typename(complete))
+  end
+  local max = opts.max_attempts
+  if max ~= nil and (math.type(max) ~= "integer" or max < 1) then
+    C.usage("bad t:expect_traces max_attempts: expected a whole number >= 1, got " ..
+      (type(max) == "number" and tostring(max) or C.typename(max)))
+  end
+  local since = opt_since(opts, "t:expect_traces")
+  local within = seconds(opts.within == nil and 2 or opts.within, "t:expect_traces within")
+  return settle(self, within, function()
+    local ok, _, msg = C.trace_check(self, opts.root, complete, max, since)
+    return ok, msg
+  end)
+end
+
+-- t:expect_discovery(service, { within = "3s" }): within that time, every running client of
+-- service (an instance of a service that needs it) was last told by its Consul agent exactly
+-- the instances of service that are up and pass their checks, and no instance that exited on
+-- its own is still registered.
+function T:expect_discovery(service, opts)
+  opts = check_opts(opts, "t:expect_discovery", "{ within = \"3s\" }", { "within" })
+  local within = seconds(opts.within == nil and 3 or opts.within, "t:expect_discovery within")
+  return settle(self, within, function() return C.discovery(self, service) end)
+end
+
 -- The fake broker -------------------------------------------------------------------------
 
 local Broker = {}

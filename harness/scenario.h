@@ -78,6 +78,7 @@ typedef struct fl_scenario {
     } switches[16]; /* the fakes' switchable faults that are on, by key ("consul:down") */
     size_t nswitches;
     uint64_t start_ns;
+    uint64_t body_ns; /* when the scenario function began, after setup (since start_ns) */
     void (*done)(void *);
     void *done_arg;
 } fl_scenario_t;
@@ -111,6 +112,9 @@ typedef struct {
 fl_scenario_t *fl_sc_check_t(lua_State *L, int idx);
 /* An instance argument (handle or "name"); usage error naming what otherwise. */
 fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what);
+/* A service name argument; usage error "WHAT: no service named 'x'" (with a suggestion)
+ * otherwise. */
+fl_service_t *fl_sc_check_service(lua_State *L, fl_engine_t *e, int idx, const char *what);
 /* The user's file:line, or the scenario's declaration when no user frame is on the stack. */
 void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n);
 
@@ -173,6 +177,14 @@ void fl_sc_collector_endpoint(fl_scenario_t *sc, char *out, size_t n);
 void fl_sc_collector_close(fl_scenario_t *sc, void (*cb)(fl_scenario_t *sc));
 /* Adds the collector primitives (traces, collector) to the table at the top of the stack. */
 void fl_sc_collector_register(lua_State *L);
+/* The trace store: how many traces it holds, and trace i's id and spans (*n indices into
+ * sc->res->spans, in arrival order). */
+size_t fl_sc_collector_ntraces(fl_scenario_t *sc);
+const char *fl_sc_collector_trace(fl_scenario_t *sc, size_t i, const size_t **spans, size_t *n);
+
+/* checks.c: adds the check primitives (distribution, balance, trace_check, discovery) to the
+ * table at the top of the stack. */
+void fl_sc_checks_register(lua_State *L);
 
 /* lua_load.c: t:load, t:http, t:grpc, t.pb. Stops every load and abandons every call at the
  * end of the scenario (before its instances stop); closes every connection at teardown,

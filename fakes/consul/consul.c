@@ -71,6 +71,7 @@ void consul_maybe_closed(fl_consul_t *c)
     }
     history_clear(c);
     health_cache_clear(c);
+    served_clear(c);
     state_free(c->live);
     void (*cb)(void *) = c->close_cb;
     void *arg = c->close_arg;
@@ -313,8 +314,10 @@ static int cmp_svc(const void *a, const void *b)
     return c ? c : strcmp(x->id, y->id);
 }
 
-/* The passing instances of service, sorted by node and ID; field 0: IDs, 1: nodes. */
-static size_t passing(fl_consul_t *c, const char *service, const char **out, size_t max, int field)
+/* The passing (all: every registered) instances of service, sorted by node and ID; field 0:
+ * IDs, 1: nodes. */
+static size_t select_svcs(fl_consul_t *c, const char *service, const char **out, size_t max,
+                          int field, int all)
 {
     const state_t *st = c->live;
     const svc_t **v = malloc((st->svcs.n + 1) * sizeof *v);
@@ -323,7 +326,7 @@ static size_t passing(fl_consul_t *c, const char *service, const char **out, siz
         return 0;
     for (size_t i = 0; i < st->svcs.n; i++) {
         const svc_t *s = st->svcs.v[i];
-        if (strcmp(s->name, service) == 0 && svc_passing(st, s))
+        if (strcmp(s->name, service) == 0 && (all || svc_passing(st, s)))
             v[n++] = s;
     }
     qsort(v, n, sizeof *v, cmp_svc);
@@ -336,12 +339,18 @@ static size_t passing(fl_consul_t *c, const char *service, const char **out, siz
 
 size_t fl_consul_passing(fl_consul_t *c, const char *service, const char **ids, size_t max)
 {
-    return passing(c, service, ids, max, 0);
+    return select_svcs(c, service, ids, max, 0, 0);
 }
 
 size_t fl_consul_passing_nodes(fl_consul_t *c, const char *service, const char **nodes, size_t max)
 {
-    return passing(c, service, nodes, max, 1);
+    return select_svcs(c, service, nodes, max, 1, 0);
+}
+
+size_t fl_consul_registered_nodes(fl_consul_t *c, const char *service, const char **nodes,
+                                  size_t max)
+{
+    return select_svcs(c, service, nodes, max, 1, 1);
 }
 
 char *fl_consul_view(fl_consul_t *c, const char *node, const char *service)

@@ -70,6 +70,28 @@ size_t fl_consul_passing_nodes(fl_consul_t *c, const char *service, const char *
  * (with the rewrite applied, and lagging under the stale fault), or NULL on FL_ENOMEM. The
  * caller frees it. */
 char *fl_consul_view(fl_consul_t *c, const char *node, const char *service);
+/* The service's instances whatever their checks say (registered at all), as
+ * fl_consul_passing_nodes gives the passing ones. */
+size_t fl_consul_registered_nodes(fl_consul_t *c, const char *service, const char **nodes,
+                                  size_t max);
+
+/* The last answer node's agent served over HTTP to a health query about service
+ * (GET /v1/health/service/<service>, blocking or not): what that node's discovery was last
+ * told. Made when the answer was rendered (under the latency fault it leaves that much later). */
+typedef struct {
+    uint64_t index; /* its X-Consul-Index */
+    uint64_t at_ns; /* uv_hrtime() when it was made */
+    uint64_t
+        answers; /* answers made for node about service so far (waiters sharing one count once) */
+    int passing; /* the query asked for passing instances only */
+    const char *const *ids; /* the service IDs it listed, in its order */
+    size_t nids;
+} fl_consul_served_t;
+/* 1 and *out (valid until the next answer to node about service, or the close), or 0 when
+ * node's agent never answered a health query about service. */
+int fl_consul_last_served(const fl_consul_t *c, const char *node, const char *service,
+                          fl_consul_served_t *out);
+
 /* The catalog's raft index (X-Consul-Index). */
 uint64_t fl_consul_index(const fl_consul_t *c);
 

@@ -131,19 +131,34 @@ static json_t *checks_of(const state_t *st, const svc_t *s)
     return v ? out : (json_decref(out), NULL);
 }
 
-json_t *health_entries(fl_consul_t *c, const state_t *st, const char *asker, const char *service,
-                       int passing, json_t *tags)
+/* The instances a health query about service lists (on a known node, passing if asked, with
+ * every tag), sorted as Consul lists them; NULL on FL_ENOMEM. */
+static const svc_t **health_select(const state_t *st, const char *service, int passing,
+                                   json_t *tags, size_t *n)
 {
     svc_filter_t f = {service, NULL, 0};
     f.tags = tag_vector(tags, &f.ntags);
+    size_t m = 0;
+    void **v = f.tags ? select_sorted(&st->svcs, keep_svc, &f, cmp_svc, &m) : NULL;
+    *n = 0;
+    for (size_t i = 0; v && i < m; i++) {
+        const svc_t *s = v[i];
+        if (node_of(st, s->node) && (!passing || svc_passing(st, s)))
+            v[(*n)++] = v[i];
+    }
+    free(f.tags);
+    return (const svc_t **)v;
+}
+
+json_t *health_entries(fl_consul_t *c, const state_t *st, const char *asker, const char *service,
+                       int passing, json_t *tags)
+{
     size_t n;
-    void **v = f.tags ? select_sorted(&st->svcs, keep_svc, &f, cmp_svc, &n) : NULL;
+    const svc_t **v = health_select(st, service, passing, tags, &n);
     json_t *out = v ? json_array() : NULL;
     for (size_t i = 0; out && i < n; i++) {
         const svc_t *s = v[i];
         const node_t *node = node_of(st, s->node);
-        if (!node || (passing && !svc_passing(st, s)))
-            continue;
         char addr[256];
         int port;
         address_for(c, asker, node, s, addr, sizeof addr, &port);
@@ -152,7 +167,6 @@ json_t *health_entries(fl_consul_t *c, const state_t *st, const char *asker, con
                                         r_node_service(s, addr, port), "Checks", checks_of(st, s)));
     }
     free(v);
-    free(f.tags);
     return out;
 }
 
@@ -161,6 +175,93 @@ int health_service_index(ctx_t *x, uint64_t *idx)
     if (missing_name(x, "service name") || passing_param(x) < 0)
         return -1;
     *idx = service_wake_index(x->st, x->arg);
+    return 0;
+}
+
+/* ------------------------------------------------------------ what was served ---- */
+
+static void served_free(served_t *r)
+{
+    for (size_t i = 0; i < r->nids; i++)
+        free(r->ids[i]);
+    free(r->ids);
+    r->ids = NULL;
+    r->nids = 0;
+}
+
+static served_t *served_slot(fl_consul_t *c, const char *node, const char *service)
+{
+    for (size_t i = 0; i < c->nserved; i++)
+        if (strcmp(c->served[i].node, node) == 0 && strcmp(c->served[i].service, service) == 0)
+            return &c->served[i];
+    served_t *v = realloc(c->served, (c->nserved + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    c->served = v;
+    served_t *r = &v[c->nserved];
+    memset(r, 0, sizeof *r);
+    r->node = strdup(node);
+    r->service = strdup(service);
+    if (!r->node || !r->service) {
+        free(r->node);
+        free(r->service);
+        return NULL;
+    }
+    c->nserved++;
+    return r;
+}
+
+void served_record(ctx_t *x, int passing, const svc_t *const *v, size_t n)
+{
+    served_t *r = served_slot(x->c, x->a->node, x->arg);
+    char **ids = calloc(n + 1, sizeof *ids);
+    if (!r || !ids) {
+        free(ids);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(ids[i] = strdup(v[i]->id))) {
+            while (i-- > 0)
+                free(ids[i]);
+            free(ids);
+            return;
+        }
+    served_free(r);
+    r->ids = ids;
+    r->nids = n;
+    r->index = x->index ? x->index : x->st->index;
+    r->at_ns = uv_hrtime();
+    r->answers++;
+    r->passing = passing;
+}
+
+void served_clear(fl_consul_t *c)
+{
+    for (size_t i = 0; i < c->nserved; i++) {
+        served_free(&c->served[i]);
+        free(c->served[i].node);
+        free(c->served[i].service);
+    }
+    free(c->served);
+    c->served = NULL;
+    c->nserved = 0;
+}
+
+int fl_consul_last_served(const fl_consul_t *c, const char *node, const char *service,
+                          fl_consul_served_t *out)
+{
+    for (size_t i = 0; c && i < c->nserved; i++) {
+        const served_t *r = &c->served[i];
+        if (strcmp(r->node, node) != 0 || strcmp(r->service, service) != 0)
+            continue;
+        out->index = r->index;
+        out->at_ns = r->at_ns;
+        out->answers = r->answers;
+        out->passing = r->passing;
+        out->ids = (const char *const *)r->ids;
+        out->nids = r->nids;
+        return 1;
+    }
     return 0;
 }
 
@@ -249,6 +350,13 @@ void health_service(ctx_t *x)
                    tags ? health_entries(x->c, x->st, x->a->node, x->arg, passing, tags) : NULL);
         if (x->status == 200 && key.data && rewrites.data)
             cache_store(x, &key, &rewrites);
+    }
+    if (x->ex && x->status == 200 && tags) { /* served over HTTP: what the asker now knows */
+        size_t n;
+        const svc_t **v = health_select(x->st, x->arg, passing, tags, &n);
+        if (v)
+            served_record(x, passing, v, n);
+        free(v);
     }
     fl_buf_free(&key);
     fl_buf_free(&rewrites);

@@ -428,6 +428,20 @@ typedef struct {
 } hcache_t;
 void health_cache_clear(fl_consul_t *c);
 
+/* The last health/service answer each agent served about each service (consul.h
+ * fl_consul_last_served): a short list, agents x services asked about. */
+typedef struct {
+    char *node, *service;
+    uint64_t index, at_ns, answers;
+    int passing;
+    char **ids;
+    size_t nids;
+} served_t;
+/* Records the answer x (a health/service query over HTTP) is about to serve: the instances
+ * in v, n of them. */
+void served_record(ctx_t *x, int passing, const svc_t *const *v, size_t n);
+void served_clear(fl_consul_t *c);
+
 struct fl_consul {
     uv_loop_t *loop;
     fl_consul_config_t cfg;
@@ -448,6 +462,8 @@ struct fl_consul {
     uint64_t latency_ns, stale_ns;
     hcache_t hcache[HCACHE_SLOTS];
     size_t hcache_next;
+    served_t *served;
+    size_t nserved;
     int handles; /* our open libuv handles and servers */
     int closing;
     void (*close_cb)(void *arg);

@@ -405,6 +405,63 @@ START_TEST(latency_holds_woken_watchers)
 }
 END_TEST
 
+/* fl_consul_last_served: per agent and service, the last health answer served over HTTP. */
+START_TEST(last_served_answer_per_agent)
+{
+    fx_t fx;
+    fx_init(&fx, 3);
+    fl_consul_served_t seen;
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-1", "web", &seen), 0);
+    fx_expect(&fx, 1, "PUT", "/v1/agent/service/register", "{\"Name\":\"web\",\"ID\":\"web-1\"}",
+              200);
+    fx_expect(&fx, 2, "PUT", "/v1/agent/service/register", "{\"Name\":\"web\",\"ID\":\"web-2\"}",
+              200);
+    resp_t r = {0};
+    fx_req(&fx, 0, "GET", "/v1/health/service/web?passing", NULL, &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-1", "web", &seen), 1);
+    ck_assert_uint_eq(seen.nids, 2);
+    ck_assert_str_eq(seen.ids[0], "web-1");
+    ck_assert_str_eq(seen.ids[1], "web-2");
+    ck_assert_uint_eq(seen.index, resp_index(&r));
+    ck_assert_uint_eq(seen.answers, 1);
+    ck_assert_int_eq(seen.passing, 1);
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-2", "web", &seen), 0);
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-1", "db", &seen), 0);
+    unsigned long long idx = resp_index(&r);
+    resp_free(&r);
+    /* answered without a socket: not served to anyone */
+    fl_consul_answer_t ans;
+    ck_assert_int_eq(
+        fl_consul_serve(fx.c, "node-2", "GET", "/v1/health/service/web", NULL, 0, &ans), 0);
+    fl_consul_answer_free(&ans);
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-2", "web", &seen), 0);
+    /* blocked watchers of two nodes, woken by a deregistration: each node's last answer */
+    resp_t w1 = {0}, w2 = {0}, w3 = {0};
+    start_blocking(&fx, 0, "/v1/health/service/web?passing", idx, "10s", &w1);
+    start_blocking(&fx, 0, "/v1/health/service/web?passing", idx, "10s", &w2);
+    start_blocking(&fx, 1, "/v1/health/service/web", idx, "10s", &w3);
+    size_t three = 3;
+    ck_assert(fx_until(&fx, has_waiters, &three, 2000));
+    fx_expect(&fx, 2, "PUT", "/v1/agent/service/deregister/web-2", NULL, 200);
+    ck_assert(fx_wait(&fx, &w1, 2000) && fx_wait(&fx, &w2, 2000) && fx_wait(&fx, &w3, 2000));
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-1", "web", &seen), 1);
+    ck_assert_uint_eq(seen.nids, 1);
+    ck_assert_str_eq(seen.ids[0], "web-1");
+    ck_assert_uint_eq(seen.index, resp_index(&w1));
+    ck_assert_uint_gt(seen.index, idx);
+    ck_assert_uint_ge(seen.answers, 2); /* waiters sharing one answer may count once */
+    ck_assert_int_eq(fl_consul_last_served(fx.c, "node-2", "web", &seen), 1);
+    ck_assert_uint_eq(seen.nids, 1);
+    ck_assert_int_eq(seen.passing, 0);
+    ck_assert_uint_eq(seen.answers, 1);
+    resp_free(&w1);
+    resp_free(&w2);
+    resp_free(&w3);
+    fx_close(&fx);
+}
+END_TEST
+
 Suite *consul_blocking_suite(void)
 {
     Suite *s = suite_create("consul_blocking");
@@ -419,6 +476,7 @@ Suite *consul_blocking_suite(void)
     tcase_add_test(tc, many_watchers_woken_together);
     tcase_add_test(tc, shared_answers_fit_each_watcher);
     tcase_add_test(tc, latency_holds_woken_watchers);
+    tcase_add_test(tc, last_served_answer_per_agent);
     suite_add_tcase(s, tc);
     return s;
 }
