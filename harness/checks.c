@@ -411,8 +411,9 @@ static int c_balance(lua_State *L)
     return 2;
 }
 
-/* C.trace_check(t, root, complete, max_attempts, [since]) → ok, checked, message: every
- * trace the collector holds whose root is a span of service root started at or after since,
+/* C.trace_check(t, root, complete, max_attempts, [since], [until]) → ok, checked, message:
+ * every trace the collector holds whose root is a span of service root that started in
+ * [since, until) — until: when the check was called, so a trace begun since has no say —
  * judged by fl_trace_judge; the message names the first bad trace. */
 static int c_trace_check(lua_State *L)
 {
@@ -422,6 +423,7 @@ static int c_trace_check(lua_State *L)
     int complete = lua_toboolean(L, 3);
     int max_attempts = (int)luaL_optinteger(L, 4, 0);
     uint64_t since = since_arg(L, sc, 5);
+    uint64_t until = lua_isnoneornil(L, 6) ? UINT64_MAX : (uint64_t)(luaL_checknumber(L, 6) * 1e9);
     size_t ntraces = fl_sc_collector_ntraces(sc), checked = 0, bad = 0, most = 0;
     const fl_span_t **v = NULL;
     size_t cap = 0;
@@ -446,7 +448,7 @@ static int c_trace_check(lua_State *L)
             v[i] = &sc->res->spans[idx[i]];
         for (size_t i = 0; i < n && !rooted; i++) /* a root of that service, in the window */
             rooted = strcmp(v[i]->service, svc->name) == 0 && v[i]->start_ns >= since &&
-                     parent_of(v, n, v[i]) < 0;
+                     v[i]->start_ns < until && parent_of(v, n, v[i]) < 0;
         if (!rooted)
             continue;
         checked++;
@@ -462,9 +464,9 @@ static int c_trace_check(lua_State *L)
     fl_buf_t out = FL_BUF_INIT;
     if (checked == 0)
         fl_buf_printf(&out,
-                      "no trace rooted at %s since %.2fs (none of its spans arrived: is it "
-                      "exporting to the collector, and soon enough? see OTEL_BSP_SCHEDULE_DELAY)",
-                      svc->name, since / 1e9);
+                      "no trace rooted at %s (none of its spans arrived: is it exporting to "
+                      "the collector, and soon enough? see OTEL_BSP_SCHEDULE_DELAY)",
+                      svc->name);
     else if (bad)
         fl_buf_printf(&out, "%zu of %zu traces rooted at %s are bad; %s", bad, checked, svc->name,
                       first.data ? first.data : "?");
@@ -472,7 +474,9 @@ static int c_trace_check(lua_State *L)
         fl_buf_printf(&out, "%zu traces rooted at %s%s%s (at most %zu attempts per call)", checked,
                       svc->name, complete ? " are connected" : " checked",
                       max_attempts > 0 ? " and within the attempt limit" : "", most);
-    fl_buf_printf(&out, "; since %.2fs, at %.2fs", since / 1e9, now_ns(sc) / 1e9);
+    uint64_t now = now_ns(sc);
+    fl_buf_printf(&out, "; traces begun %.2fs to %.2fs, judged at %.2fs", since / 1e9,
+                  (until < now ? until : now) / 1e9, now / 1e9);
     lua_pushboolean(L, checked > 0 && bad == 0);
     lua_pushinteger(L, (lua_Integer)checked);
     lua_pushstring(L, out.data ? out.data : "out of memory");
@@ -574,16 +578,16 @@ static int c_discovery(lua_State *L)
             continue;
         }
         judged++;
-        /* the instance ids listed, as instance names: our services register with their
-         * INSTANCE_ID as the service ID */
+        /* the instances listed, by their node: each registers through its own agent, whose
+         * node is the instance's name */
         int same = seen.nids == nwant;
         for (size_t k = 0; same && k < seen.nids; k++)
-            same = in_list(want, nwant, seen.ids[k]);
+            same = in_list(want, nwant, seen.nodes[k]);
         if (same)
             continue;
         ok = 0;
         fl_buf_printf(&out, "%s's view of %s is ", c->name, svc->name);
-        put_set(&out, seen.ids, seen.nids);
+        put_set(&out, seen.nodes, seen.nids);
         fl_buf_puts(&out, ", expected ");
         put_set(&out, want, nwant);
         fl_buf_printf(&out,

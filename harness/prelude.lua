@@ -587,8 +587,9 @@ function T:expect_traces(opts)
   end
   local since = opt_since(opts, "t:expect_traces")
   local within = seconds(opts.within == nil and 2 or opts.within, "t:expect_traces within")
+  local called = C.now(self) -- traces begun after the call are not judged
   return settle(self, within, function()
-    local ok, _, msg = C.trace_check(self, opts.root, complete, max, since)
+    local ok, _, msg = C.trace_check(self, opts.root, complete, max, since, called)
     return ok, msg
   end)
 end

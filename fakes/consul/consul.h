@@ -84,7 +84,8 @@ typedef struct {
     uint64_t
         answers; /* answers made for node about service so far (waiters sharing one count once) */
     int passing; /* the query asked for passing instances only */
-    const char *const *ids; /* the service IDs it listed, in its order */
+    const char *const *ids;   /* the service IDs it listed, in its order */
+    const char *const *nodes; /* the node of each (an agent's node: its instance's name) */
     size_t nids;
 } fl_consul_served_t;
 /* 1 and *out (valid until the next answer to node about service, or the close), or 0 when

@@ -182,10 +182,13 @@ int health_service_index(ctx_t *x, uint64_t *idx)
 
 static void served_free(served_t *r)
 {
-    for (size_t i = 0; i < r->nids; i++)
+    for (size_t i = 0; i < r->nids; i++) {
         free(r->ids[i]);
+        free(r->nodes[i]);
+    }
     free(r->ids);
-    r->ids = NULL;
+    free(r->nodes);
+    r->ids = r->nodes = NULL;
     r->nids = 0;
 }
 
@@ -214,20 +217,25 @@ static served_t *served_slot(fl_consul_t *c, const char *node, const char *servi
 void served_record(ctx_t *x, int passing, const svc_t *const *v, size_t n)
 {
     served_t *r = served_slot(x->c, x->a->node, x->arg);
-    char **ids = calloc(n + 1, sizeof *ids);
-    if (!r || !ids) {
+    char **ids = calloc(n + 1, sizeof *ids), **nodes = calloc(n + 1, sizeof *nodes);
+    int oom = !r || !ids || !nodes;
+    for (size_t i = 0; !oom && i < n; i++) {
+        ids[i] = strdup(v[i]->id);
+        nodes[i] = strdup(v[i]->node);
+        oom = !ids[i] || !nodes[i];
+    }
+    if (oom) {
+        for (size_t i = 0; ids && nodes && i < n; i++) {
+            free(ids[i]);
+            free(nodes[i]);
+        }
         free(ids);
+        free(nodes);
         return;
     }
-    for (size_t i = 0; i < n; i++)
-        if (!(ids[i] = strdup(v[i]->id))) {
-            while (i-- > 0)
-                free(ids[i]);
-            free(ids);
-            return;
-        }
     served_free(r);
     r->ids = ids;
+    r->nodes = nodes;
     r->nids = n;
     r->index = x->index ? x->index : x->st->index;
     r->at_ns = uv_hrtime();
@@ -259,6 +267,7 @@ int fl_consul_last_served(const fl_consul_t *c, const char *node, const char *se
         out->answers = r->answers;
         out->passing = r->passing;
         out->ids = (const char *const *)r->ids;
+        out->nodes = (const char *const *)r->nodes;
         out->nids = r->nids;
         return 1;
     }

@@ -434,7 +434,7 @@ typedef struct {
     char *node, *service;
     uint64_t index, at_ns, answers;
     int passing;
-    char **ids;
+    char **ids, **nodes;
     size_t nids;
 } served_t;
 /* Records the answer x (a health/service query over HTTP) is about to serve: the instances

@@ -41,7 +41,7 @@ passes() {
 passes "requests spread evenly over the users replicas" \
     '\[assert\] users balanced within 20%: users-1 [0-9]+, users-2 [0-9]+, users-3 [0-9]+ \(expected [0-9.]+ each; max deviation [0-9.]+% at users-[123]\); window [0-9.]+s to [0-9.]+s \(checks/shop.lua:[0-9]+\)$'
 passes "every trace through the gateway is connected" \
-    '\[assert\] [0-9]+ traces rooted at gateway are connected and within the attempt limit \(at most [0-9]+ attempts per call\); since '
+    '\[assert\] [0-9]+ traces rooted at gateway are connected and within the attempt limit \(at most [0-9]+ attempts per call\); traces begun [0-9.]+s to [0-9.]+s, judged at [0-9.]+s'
 passes "retries are extra CLIENT spans, within max_attempts" \
     '\[assert\] [0-9]+ traces rooted at gateway are connected and within the attempt limit \(at most [23] attempts per call\)'
 passes "a crashed replica leaves every view, and comes back restarted" \

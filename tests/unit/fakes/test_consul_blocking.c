@@ -423,6 +423,8 @@ START_TEST(last_served_answer_per_agent)
     ck_assert_uint_eq(seen.nids, 2);
     ck_assert_str_eq(seen.ids[0], "web-1");
     ck_assert_str_eq(seen.ids[1], "web-2");
+    ck_assert_str_eq(seen.nodes[0], "node-2");
+    ck_assert_str_eq(seen.nodes[1], "node-3");
     ck_assert_uint_eq(seen.index, resp_index(&r));
     ck_assert_uint_eq(seen.answers, 1);
     ck_assert_int_eq(seen.passing, 1);
