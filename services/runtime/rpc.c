@@ -64,6 +64,8 @@ int fl_rpc_client_new(uv_loop_t *loop, const fl_rpc_opts_t *opts, fl_rpc_client_
     c->opts.service = c->service;
     if (c->opts.no_retry || c->opts.retry.max_attempts < 1)
         c->opts.retry.max_attempts = 1;
+    else if (c->opts.retry_past_max)
+        c->opts.retry.max_attempts *= 2;
     fl_lb_init(&c->lb, opts->lb, opts->seed, opts->sticky);
     fl_rng_seed(&c->rng, opts->seed ^ 0x5eed);
     *out = c;

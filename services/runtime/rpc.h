@@ -7,7 +7,9 @@
  * grpc-previous-rpc-attempts.
  *
  * FAULTLINE_BUG=no-retry (opts.no_retry) makes every call a single attempt whatever the
- * policy: the defect the retry suite exists to catch. */
+ * policy: the defect the retry suite exists to catch. FAULTLINE_BUG=retry-past-max
+ * (opts.retry_past_max) makes twice the policy's maxAttempts, past A6's cap of 5: the
+ * defect t:expect_traces{ max_attempts = } exists to catch. */
 #ifndef FL_RPC_H
 #define FL_RPC_H
 
@@ -26,8 +28,9 @@ typedef struct fl_rpc_client fl_rpc_client_t;
 typedef struct {
     const char *service; /* the dependency's name, for spans and logs ("users") */
     fl_lb_policy_t lb;
-    int sticky;   /* FAULTLINE_BUG=sticky-lb */
-    int no_retry; /* FAULTLINE_BUG=no-retry */
+    int sticky;         /* FAULTLINE_BUG=sticky-lb */
+    int no_retry;       /* FAULTLINE_BUG=no-retry */
+    int retry_past_max; /* FAULTLINE_BUG=retry-past-max */
     fl_retry_policy_t retry;
     fl_retry_throttle_t throttle;
     uint64_t seed;       /* backoff jitter and p2c draws */

@@ -139,6 +139,7 @@ fl_rpc_client_t *fl_svc_dependency(fl_svc_t *s, const char *need)
     o.lb = (fl_lb_policy_t)policy;
     o.sticky = fl_svc_bug(s, "sticky-lb");
     o.no_retry = fl_svc_bug(s, "no-retry");
+    o.retry_past_max = fl_svc_bug(s, "retry-past-max");
     const char *sc = getenv("GRPC_SERVICE_CONFIG");
     char err[200];
     if (sc && *sc) {

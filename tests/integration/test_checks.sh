@@ -3,8 +3,8 @@
 # t:distribution / t:expect_balanced, t:expect_traces and t:expect_discovery must pass on the
 # correct services, and each must fail, with its evidence, on the mutant it exists for:
 # sticky-lb (one replica serves everything), drop-traceparent (the gateway's calls start new
-# traces), a retry policy of 5 attempts against max_attempts = 3, no-deregister (a stopped
-# replica stays registered); and a frozen Consul must leave a stale view that
+# traces), retry-past-max (twice the policy's attempts) and a retry policy of 5 attempts
+# against max_attempts = 3, no-deregister (a stopped replica stays registered); and a frozen Consul must leave a stale view that
 # t:expect_discovery reports. checks/usage*.lua: usage errors at the user's line (tracing
 # off, a statically wired client, no Consul, bad options). Nothing may be left running.
 IT_LIMIT=${IT_LIMIT:-150}
@@ -65,6 +65,8 @@ catches SHOP_BUG=drop-traceparent "every trace through the gateway is connected"
 catches 'SHOP_RETRY={"methodConfig":[{"name":[{"service":"shop.Users"}],"retryPolicy":{"maxAttempts":5,"initialBackoff":"0.01s","maxBackoff":"0.05s","backoffMultiplier":2,"retryableStatusCodes":["UNAVAILABLE"]}}]}' \
     "retries are extra CLIENT spans, within max_attempts" \
     '\[assert\] FAILED: [0-9]+ of [0-9]+ traces rooted at gateway are bad; trace [0-9a-f]{32}: a call to .shop\.Users/CreateUser. from gateway-1 made [45] attempts \(at most 3 allowed\): spans [0-9a-f]{16} '
+catches SHOP_BUG=retry-past-max "retries are extra CLIENT spans, within max_attempts" \
+    '\[assert\] FAILED: [0-9]+ of [0-9]+ traces rooted at gateway are bad; trace [0-9a-f]{32}: a call to .shop\.Users/CreateUser. from gateway-1 made [4-6] attempts \(at most 3 allowed\): spans [0-9a-f]{16} '
 catches SHOP_BUG=no-deregister "a stopped replica deregisters" \
     '\[assert\] FAILED: users-2 stopped \(it exited with code 0\) but is still registered in Consul \(critical\): it did not deregister'
 # a stale view, on the correct services

@@ -2,8 +2,9 @@
 -- gateway, discovered through the fake Consul, every service exporting its spans to the
 -- harness collector every 100 ms, and a curl loop posting users through the gateway. Every
 -- scenario passes on the correct services; test_checks.sh runs them again with SHOP_BUG set
--- to the mutant each check exists for (sticky-lb, drop-traceparent, no-deregister) and with
--- SHOP_RETRY (a retry policy of 5 attempts against max_attempts = 3), and wants them to fail.
+-- to the mutant each check exists for (sticky-lb, drop-traceparent, retry-past-max,
+-- no-deregister) and with SHOP_RETRY (a retry policy of 5 attempts against max_attempts = 3),
+-- and wants them to fail.
 
 local function env(extra)
   local e = { FL_IT_MARK = os.getenv("IT_MARK"), SVC_CHECK_INTERVAL = "100ms",
