@@ -1,5 +1,5 @@
 # The generic checks (harness/checks.c) through the real shop: checks/shop.lua runs three
-# users replicas behind the gateway, exporting spans to the collector, with a curl loop.
+# users replicas behind the gateway, exporting spans to the collector, under t:load.
 # t:distribution / t:expect_balanced, t:expect_traces and t:expect_discovery must pass on the
 # correct services, and each must fail, with its evidence, on the mutant it exists for:
 # sticky-lb (one replica serves everything), drop-traceparent (the gateway's calls start new

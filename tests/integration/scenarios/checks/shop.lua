@@ -1,6 +1,6 @@
 -- The generic checks (harness/checks.c) on the real shop: three users replicas behind the
 -- gateway, discovered through the fake Consul, every service exporting its spans to the
--- harness collector every 100 ms, and a curl loop posting users through the gateway. Every
+-- harness collector every 100 ms, and t:load posting users through the gateway. Every
 -- scenario passes on the correct services; test_checks.sh runs them again with SHOP_BUG set
 -- to the mutant each check exists for (sticky-lb, drop-traceparent, retry-past-max,
 -- no-deregister) and with SHOP_RETRY (a retry policy of 5 attempts against max_attempts = 3),
@@ -13,26 +13,23 @@ local function env(extra)
   return e
 end
 
-local CLIENT = [[
-i=0
-while [ $i -lt 3000 ]; do
-  i=$((i + 1))
-  s=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' -X POST \
-      -d "{\"name\":\"u$i\",\"email\":\"u$i@shop\"}" "http://$GATEWAY_ADDR/users")
-  echo "req $i status $s"
-  sleep 0.02
-done]]
-
 topology {
   grace = "2s",
   services = {
     users = { cmd = { "users" }, replicas = 3, ready = "healthy", env = env() },
     gateway = { cmd = { "gateway" }, needs = { "users" }, ready = "healthy",
                 env = env { GRPC_SERVICE_CONFIG = os.getenv("SHOP_RETRY") } },
-    client = { cmd = { "sh", "-c", CLIENT }, needs = { "gateway" }, ready = "none",
-               start = false, env = env() },
   },
 }
+
+-- POST /users through the gateway, 50 a second, until the scenario ends.
+local function drive(t)
+  return t:load { to = "gateway", rate = 50, request = function(i)
+    return { method = "POST", path = "/users", ok = { 201 },
+             headers = { ["content-type"] = "application/json" },
+             body = string.format('{"name":"u%d","email":"u%d@shop"}', i, i) }
+  end }
+end
 
 local function served(t)
   local n = 0
@@ -41,7 +38,7 @@ local function served(t)
 end
 
 scenario("requests spread evenly over the users replicas", function(t)
-  t:start("client-1")
+  drive(t)
   t:eventually(function() return served(t) >= 60 end, "20s", "60 requests served by users")
   local d = t:distribution("users")
   local names = {}
@@ -57,13 +54,13 @@ scenario("requests spread evenly over the users replicas", function(t)
 end)
 
 scenario("every trace through the gateway is connected", function(t)
-  t:start("client-1")
+  drive(t)
   t:eventually(function() return served(t) >= 30 end, "20s", "30 requests served by users")
   t:expect_traces { root = "gateway", complete = true, max_attempts = 3, within = "2s" }
 end)
 
 scenario("retries are extra CLIENT spans, within max_attempts", function(t)
-  t:start("client-1")
+  drive(t)
   t:eventually(function() return served(t) >= 10 end, "20s", "10 requests served by users")
   local since = t:now()
   local f = t:link("gateway", "users"):reset_peer { ms = 0 }
