@@ -659,18 +659,18 @@ static uint64_t opt_timeout(lua_State *L, int idx, const char *what)
     return t;
 }
 
-/* A series name no other load of the scenario has. */
+/* A series name no other load of the scenario has (cut to 100 bytes, so that " #k" fits). */
 static size_t new_series(fl_scenario_t *sc, const char *name, char *out, size_t n)
 {
     fl_scenario_result_t *res = sc->res;
-    snprintf(out, n, "%s", name);
+    snprintf(out, n, "%.100s", name);
     for (int k = 2;; k++) {
         size_t i = 0;
         while (i < res->nseries && strcmp(res->series[i].name, out) != 0)
             i++;
         if (i == res->nseries)
             break;
-        snprintf(out, n, "%s #%d", name, k);
+        snprintf(out, n, "%.100s #%d", name, k);
     }
     fl_series_t *s = fl_timeline_series(res, out);
     return s ? (size_t)(s - res->series) : SIZE_MAX;
