@@ -78,8 +78,11 @@ scenario("under a total outage retries are throttled: errors, but no retry storm
   t:note(string.format("%d requests, %d attempts by the gateway, %d connections refused", n - lines, tries, refused))
   t:expect(tries <= (n - lines) + 10, string.format(
     "at most 10 retries (the tokens) over %d failing requests, not up to 3 more each: %d attempts", n - lines, tries))
-  t:expect(refused >= 1 and refused <= tries, string.format(
-    "the replicas' links saw %d connection attempts for the gateway's %d attempts", refused, tries))
+  -- counted where the attempts arrive: each attempt needs a connection, refused on the
+  -- replicas' links (a few more: the client also reconnects on its own)
+  t:expect(refused >= 1 and refused <= (n - lines) + 15, string.format(
+    "the replicas' links saw %d connection attempts for %d failing requests (the gateway counted %d attempts)",
+    refused, n - lines, tries))
   f:remove()
   _, ok, summary = shop.next_answers(t, "client-1", shop.answered(t, "client-1"), 10)
   t:expect(ok >= 9, "requests succeed again once the replicas are reachable: " .. summary)
