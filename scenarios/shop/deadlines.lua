@@ -10,7 +10,8 @@ local N = 12
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "sticky-lb", "drop-traceparent", "no-deregister", "ignore-deadline" },
+  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
+              "ignore-deadline" },
   services = shop.services {
     users = 2,
     users_env = { USERS_DELAY_MS = 300 },

@@ -9,7 +9,8 @@ local shop = require "shop"
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "sticky-lb", "drop-traceparent", "no-deregister", "ignore-deadline" },
+  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
+              "ignore-deadline" },
   services = shop.services {
     users = 3,
     client = { kind = "users", n = 2000, pause = 0.02 },

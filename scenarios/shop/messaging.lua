@@ -14,8 +14,8 @@ local N = 30
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "sticky-lb", "drop-traceparent", "no-deregister", "ignore-deadline",
-              "ack-before-commit" },
+  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
+              "ignore-deadline", "ack-before-commit" },
   services = shop.services {
     users = 1, orders = 2, payments = 2, db = db,
     payments_env = { PAYMENTS_CHARGE_MS = 150 },

@@ -10,8 +10,8 @@ local db = shop.dbs()
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "sticky-lb", "drop-traceparent", "no-deregister", "ignore-deadline",
-              "ack-before-commit" },
+  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
+              "ignore-deadline", "ack-before-commit" },
   services = shop.services {
     users = 2, orders = 1, payments = 1, db = db,
     payments_env = { PAYMENTS_CHARGE_MS = 20 },

@@ -2,8 +2,8 @@
 # gateway on the fake Consul and the fake broker, through links, driven by curl clients,
 # judged by scenarios/lib/shop.lua). retries.lua and messaging.lua must pass on the correct
 # services; then each bug switch must make the scenario that exists for it fail:
-# FAULTLINE_BUG=no-retry (requests on reset connections fail), sticky-lb (one replica takes
-# everything), ack-before-commit (a crashed payments replica loses payments), no-deregister
+# FAULTLINE_BUG=no-retry (requests on reset connections fail), retry-past-max (more attempts
+# than the policy allows), sticky-lb (one replica takes everything), ack-before-commit (a crashed payments replica loses payments), no-deregister
 # (a stopped replica lingers in Consul), ignore-deadline (users finishes calls past their
 # deadline), drop-traceparent (users' spans leave the gateway's trace). Nothing may be left
 # running. (`faultline run --mutants scenarios/shop` does the same for every claim.)
@@ -28,6 +28,7 @@ bug_catches() {
     expect_no_marker "$MARK" 3 "after the $1 run"
 }
 bug_catches no-retry shop/retries.lua "connections failing twice are retried into successes"
+bug_catches retry-past-max shop/retries.lua "under a total outage retries are throttled: errors, but no retry storm"
 bug_catches sticky-lb shop/balancing.lua "round robin spreads requests evenly"
 bug_catches no-deregister shop/discovery.lua "a stopped replica deregisters instead of lingering as critical"
 bug_catches ignore-deadline shop/deadlines.lua "past its deadline a call fails fast, and the server drops it"
