@@ -35,6 +35,20 @@ end })
 
 -- ---- declaring the shop ----
 
+-- The FAULTLINE_BUG values the shop's services implement (docs/services.md), for a
+-- topology's `mutants`: the gateway's clients (no-retry, retry-past-max, sticky-lb,
+-- drop-traceparent), users and orders (ignore-deadline), every service (no-deregister),
+-- payments (ack-before-commit; shop.mutants without it for topologies without payments).
+M.MUTANTS = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
+              "ignore-deadline", "ack-before-commit" }
+function M.mutants(with_payments)
+  local out = {}
+  for _, m in ipairs(M.MUTANTS) do
+    if with_payments or m ~= "ack-before-commit" then out[#out + 1] = m end
+  end
+  return out
+end
+
 -- The environment every shop service gets: sub-second health checks (so discovery reacts
 -- within a scenario), spans flushed every 100 ms (so traces are complete within one), and
 -- the bug switch. SHOP_BUG=<mutant> puts FAULTLINE_BUG=<mutant> into every service, so a
@@ -49,9 +63,13 @@ function M.env(...)
   return e
 end
 
--- Fresh database files for one scenario file (orders and payments replicas share them).
+-- Fresh database files for one scenario file (orders and payments replicas share them),
+-- already in WAL mode: two replicas switching a new file to WAL at the same moment can find
+-- it locked (SQLITE_BUSY, which the busy timeout does not cover) and exit at startup.
 function M.dbs()
-  return { orders = tmpname(), payments = tmpname() }
+  local db = { orders = tmpname(), payments = tmpname() }
+  for _, f in pairs(db) do M.query(f, "PRAGMA journal_mode=WAL") end
+  return db
 end
 
 -- The curl loop that drives the gateway before scenarios have a load generator of their own:

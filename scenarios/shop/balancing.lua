@@ -7,8 +7,7 @@ local shop = require "shop"
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline" },
+  mutants = shop.mutants(),
   services = shop.services {
     users = 3,
     extra = {
@@ -52,6 +51,8 @@ scenario("round robin spreads requests evenly", { catches = { "sticky-lb" } }, f
   for i = 1, 3 do
     t:expect(math.abs(s[i] - total / 3) <= 2, string.format("users-%d served its third of %d: %s", i, total, text))
   end
+  -- the same, judged by the harness from users' SERVER spans
+  t:expect_balanced("users", { tolerance = 0.25, within = "1s" })
 end)
 
 scenario("round robin gives a replica behind a slow link its third all the same", function(t)

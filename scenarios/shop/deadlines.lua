@@ -10,8 +10,7 @@ local N = 12
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline" },
+  mutants = shop.mutants(),
   services = shop.services {
     users = 2,
     users_env = { USERS_DELAY_MS = 300 },

@@ -9,8 +9,7 @@ local shop = require "shop"
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline" },
+  mutants = shop.mutants(),
   services = shop.services {
     users = 3,
     client = { kind = "users", n = 2000, pause = 0.02 },
@@ -51,12 +50,14 @@ scenario("a crashed replica leaves the gateway's view, and returns after a resta
   load(t)
   t:crash("users-1")
   view_is(t, "users-2 users-3", "1s", "users-1 crashed")
+  t:expect_discovery("users", { within = "1s" }) -- every client's view, judged by the harness
   local before = served(t, 1)
   local ok, summary = next_answers(t, 20)
   t:expect(ok == 20, "every request after the crash answered: " .. summary)
   t:expect(served(t, 1) == before, "nothing reached the crashed replica")
   t:restart("users-1")
   back(t, 1, "1s", "restarted")
+  t:expect_discovery("users", { within = "1s" })
 end)
 
 scenario("a stopped replica deregisters instead of lingering as critical", { catches = { "no-deregister" } }, function(t)

@@ -10,8 +10,7 @@ local db = shop.dbs()
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline", "ack-before-commit" },
+  mutants = shop.mutants(true),
   services = shop.services {
     users = 2, orders = 2, payments = 1, db = db,
     gateway_env = { GATEWAY_TIMEOUT_MS = 200 },

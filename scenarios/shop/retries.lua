@@ -12,8 +12,7 @@ local CONFIG = [[{"methodConfig":[{"name":[{}],"retryPolicy":{"maxAttempts":4,
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline" },
+  mutants = shop.mutants(),
   services = shop.services {
     users = 3,
     gateway_env = { GRPC_SERVICE_CONFIG = CONFIG:gsub("\n", "") },

@@ -14,8 +14,7 @@ local DURATION = mode == "nightly" and 300 or tonumber((mode:gsub("s$", ""))) or
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline", "ack-before-commit" },
+  mutants = shop.mutants(true),
   services = shop.services {
     users = 3, orders = 2, payments = 2, db = db,
     payments_env = { PAYMENTS_CHARGE_MS = 30 },

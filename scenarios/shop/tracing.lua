@@ -10,8 +10,7 @@ local db = shop.dbs()
 
 topology {
   grace = "2s",
-  mutants = { "no-retry", "retry-past-max", "sticky-lb", "drop-traceparent", "no-deregister",
-              "ignore-deadline", "ack-before-commit" },
+  mutants = shop.mutants(true),
   services = shop.services {
     users = 2, orders = 1, payments = 1, db = db,
     payments_env = { PAYMENTS_CHARGE_MS = 20 },
@@ -45,6 +44,8 @@ scenario("a request's trace is complete, with its retries as extra CLIENT spans"
   for a, k in pairs(shop.attempts(t)) do logged = logged + a * k end
   t:expect(attempts == logged and attempts > n, string.format(
     "one CLIENT span per attempt: %d spans for the gateway's %d attempts over %d requests", attempts, logged, n))
+  -- the same, judged by the harness: connected, and the default policy's 3 attempts at most
+  t:expect_traces { root = "gateway", complete = true, max_attempts = 3 }
 end)
 
 scenario("traces stay complete when a replica crashes mid-load", { catches = { "drop-traceparent" } }, function(t)
