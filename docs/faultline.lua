@@ -415,6 +415,50 @@ function Pb.decode(bytes) end
 ---@return any[]
 function Pb.repeated(list) end
 
+---What t:nemesis can do.
+---@alias faultline.NemesisFault "crash"|"pause"|"partition"|"latency"|"reset_peer"|"consul_down"|"broker_restart"
+
+---@class faultline.NemesisOpts
+---@field faults faultline.NemesisFault[] the menu; a name given twice is drawn twice as often
+---@field targets? faultline.Selector instances it may act on (default: every instance)
+---@field interval? faultline.Duration mean quiet time before each fault (default "1s")
+---@field hold? faultline.Duration mean time each fault is held (default: interval)
+---@field duration? faultline.Duration every fault is planned to be healed by then (default "10s")
+---@field seed? integer fixes the schedule (default: drawn from the scenario's generator, so --seed fixes it)
+---@field latency? faultline.Duration the latency fault's delay (default "200ms", jitter a quarter of it)
+
+---One step of a nemesis's schedule.
+---@class faultline.NemesisStep
+---@field n integer its place in the schedule, from 1
+---@field fault faultline.NemesisFault
+---@field target string the instance, or "consul" / "broker"
+---@field at number planned start, seconds after the nemesis started
+---@field hold number planned time held, seconds
+---@field status? "on"|"healed"|"skipped"|"stopped"|"failed" history only
+---@field started? number t:now() when it was applied (history only)
+---@field healed? number t:now() when it was healed (history only)
+---@field reason? string why it was skipped ("echo-1 is down")
+---@field error? string what went wrong ("failed")
+
+---A seeded random fault schedule running in the background (t:nemesis).
+---@class faultline.Nemesis
+local Nemesis = {}
+---Waits until every step has run and every fault is healed (and every instance it restarted is ready); returns the history.
+---@return faultline.NemesisStep[]
+function Nemesis:wait() end
+---No new fault; the one that is on is healed now; returns the history.
+---@return faultline.NemesisStep[]
+function Nemesis:stop() end
+---What it did so far, in order.
+---@return faultline.NemesisStep[]
+function Nemesis:history() end
+---The whole schedule, as drawn when it started.
+---@return faultline.NemesisStep[]
+function Nemesis:plan() end
+---True until every step has run or it was stopped.
+---@return boolean
+function Nemesis:running() end
+
 ---The scenario object passed to every scenario function.
 ---@class faultline.T
 ---@field name string the scenario's name
@@ -535,6 +579,12 @@ function T:isolate(inst) end
 ---Removes every fault from every link.
 ---@return faultline.Links
 function T:heal() end
+---Starts a seeded random schedule of faults in the background: quiet for about interval, a
+---fault drawn from faults on a target drawn from targets, held for about hold, then healed;
+---until duration. Returns at once.
+---@param opts faultline.NemesisOpts
+---@return faultline.Nemesis
+function T:nemesis(opts) end
 ---The service's instances whose own registration passes every check now (fake Consul).
 ---@param service string
 ---@return faultline.Instance[]

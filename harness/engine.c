@@ -27,6 +27,9 @@
 #define METHODS_KEY "faultline.t.methods"
 #define MAIN_KEY "faultline.main"
 #define FIELDS_KEY "faultline.fields"
+#define BACKGROUND_KEY "faultline.background"
+#define ENDING_KEY "faultline.ending"
+#define RNG_MT "faultline.rng"
 #define HOOK_EVERY 10000           /* instructions between deadline checks */
 #define LOG_KEEP_BYTES (16 * 1024) /* of each instance's output, kept for reports */
 #define LOG_BEFORE_FAILURE 4096    /* ...or more, to keep this much from before a failure */
@@ -88,7 +91,8 @@ void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n)
 {
     fl_lua_where(L, out, n);
     if (!out[0])
-        snprintf(out, n, "%s", sc->decl->where);
+        snprintf(out, n, "%s",
+                 sc->in_background && sc->bg_where[0] ? sc->bg_where : sc->decl->where);
 }
 
 /* Where each instance's log stood when the scenario first failed, so the reports can show
@@ -228,8 +232,8 @@ static void on_change(fl_instance_t *inst, void *arg)
         all_down_then_close(sc);
         return;
     }
-    if (sc->wait.inst != inst || sc->in_resume)
-        return;
+    if (sc->wait.inst != inst || sc->in_resume || sc->in_background)
+        return; /* a background task's change is looked at once the task returns */
     char msg[256] = "";
     int r = wait_check(sc, inst, sc->wait.kind, msg, sizeof msg);
     if (r)
@@ -317,19 +321,27 @@ static int c_ours(lua_State *L)
     return 1;
 }
 
+/* The strings of the list at idx into out, NULL-terminated (at most max - 1 of them); they
+ * stay valid while the list does. */
+static void string_list(lua_State *L, int idx, const char **out, size_t max)
+{
+    luaL_checktype(L, idx, LUA_TTABLE);
+    size_t n = lua_rawlen(L, idx), k = 0;
+    for (size_t i = 0; i < n && k + 1 < max; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        out[k++] = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the table keeps the string alive */
+    }
+    out[k] = NULL;
+}
+
 static int c_keys(lua_State *L)
 {
     if (lua_isnil(L, 1))
         return 0;
     const char *what = luaL_checkstring(L, 2);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    const char *allowed[16] = {NULL};
-    size_t n = lua_rawlen(L, 3);
-    for (size_t i = 0; i < n && i < 15; i++) {
-        lua_rawgeti(L, 3, (lua_Integer)i + 1);
-        allowed[i] = lua_tostring(L, -1);
-        lua_pop(L, 1); /* the table keeps the string alive */
-    }
+    const char *allowed[16];
+    string_list(L, 3, allowed, sizeof allowed / sizeof allowed[0]);
     fl_lua_check_keys(L, 1, what, allowed);
     return 0;
 }
@@ -522,6 +534,93 @@ static int c_await(lua_State *L)
     return wait_yield(L, sc, k_wait_result);
 }
 
+/* C.where(t) → the user's file:line now (the scenario's declaration when there is none) */
+static int c_where(lua_State *L)
+{
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    char where[256];
+    fl_sc_where(L, sc, where, sizeof where);
+    lua_pushstring(L, where);
+    return 1;
+}
+
+/* C.bg_where(t, where): the line the background task about to run was started from */
+static int c_bg_where(lua_State *L)
+{
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    snprintf(sc->bg_where, sizeof sc->bg_where, "%s", luaL_optstring(L, 2, ""));
+    return 0;
+}
+
+static void background_cb(uv_timer_t *h);
+
+/* C.wake_at(t, [seconds]): C.background(t) runs once the scenario is that old (seconds since
+ * it started; at once when that is past); nil: not at all. */
+static int c_wake_at(lua_State *L)
+{
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    if (lua_isnoneornil(L, 2)) {
+        uv_timer_stop(&sc->bg);
+        return 0;
+    }
+    double at = luaL_checknumber(L, 2);
+    uint64_t due = sc->start_ns + (at > 0 ? (uint64_t)(at * 1e9) : 0), now = uv_hrtime();
+    uv_timer_start(&sc->bg, background_cb, due > now ? (due - now + 999999) / 1000000 : 0, 0);
+    return 0;
+}
+
+/* C.fakes(t) → { consul = bool, broker = bool }: which fakes this scenario has */
+static int c_fakes(lua_State *L)
+{
+    fl_scenario_t *sc = fl_sc_check_t(L, 1);
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, sc->consul != NULL);
+    lua_setfield(L, -2, "consul");
+    lua_pushboolean(L, sc->broker != NULL);
+    lua_setfield(L, -2, "broker");
+    return 1;
+}
+
+/* C.suggest(name, list) → the entry of list nearest to name, or nil */
+static int c_suggest(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *names[33];
+    string_list(L, 2, names, sizeof names / sizeof names[0]);
+    const char *sug = fl_lua_suggest(name, names);
+    if (sug)
+        lua_pushstring(L, sug);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* C.rng(seed) → a generator of its own (lib/rng.h), apart from t:random's sequence:
+ * r:float() in [0, 1), r:below(n) in [0, n). */
+static int c_rng(lua_State *L)
+{
+    lua_Integer seed = luaL_checkinteger(L, 1);
+    fl_rng_t *r = lua_newuserdatauv(L, sizeof *r, 0);
+    fl_rng_seed(r, (uint64_t)seed);
+    luaL_setmetatable(L, RNG_MT);
+    return 1;
+}
+
+static int rng_float(lua_State *L)
+{
+    lua_pushnumber(L, fl_rng_double(luaL_checkudata(L, 1, RNG_MT)));
+    return 1;
+}
+
+static int rng_below(lua_State *L)
+{
+    fl_rng_t *r = luaL_checkudata(L, 1, RNG_MT);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, n > 0, 2, "must be positive");
+    lua_pushinteger(L, (lua_Integer)fl_rng_below(r, (uint64_t)n));
+    return 1;
+}
+
 /* ---------------------------------------------------------------- t methods in C ---- */
 
 static int t_sleep(lua_State *L)
@@ -691,7 +790,10 @@ static const luaL_Reg c_primitives[] = {
     {"spawn", c_spawn},       {"kill", c_kill},
     {"term", c_term},         {"pause", c_pause},
     {"stopped", c_stopped},   {"resume", c_resume},
-    {"await", c_await},       {NULL, NULL},
+    {"await", c_await},       {"where", c_where},
+    {"bg_where", c_bg_where}, {"wake_at", c_wake_at},
+    {"fakes", c_fakes},       {"suggest", c_suggest},
+    {"rng", c_rng},           {NULL, NULL},
 };
 
 /* t.<key>: a method, or one of the fields name / file / seed; anything else is a usage
@@ -930,6 +1032,13 @@ static void open_state(fl_engine_t *e)
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
 
+    static const luaL_Reg rng_methods[] = {
+        {"float", rng_float}, {"below", rng_below}, {NULL, NULL}};
+    luaL_newmetatable(L, RNG_MT);
+    luaL_newlib(L, rng_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
     lua_register(L, "topology", g_topology);
     lua_register(L, "scenario", g_scenario);
 
@@ -969,6 +1078,10 @@ static int load_prelude(fl_engine_t *e, char *err, size_t errlen)
     lua_setfield(L, LUA_REGISTRYINDEX, MAIN_KEY);
     lua_getfield(L, -1, "fields");
     lua_setfield(L, LUA_REGISTRYINDEX, FIELDS_KEY);
+    lua_getfield(L, -1, "background");
+    lua_setfield(L, LUA_REGISTRYINDEX, BACKGROUND_KEY);
+    lua_getfield(L, -1, "ending");
+    lua_setfield(L, LUA_REGISTRYINDEX, ENDING_KEY);
     lua_pop(L, 1);
     return 0;
 }
@@ -1358,6 +1471,7 @@ static void closed_one(fl_scenario_t *sc)
         return;
     uv_close((uv_handle_t *)&sc->wake, timer_closed);
     uv_close((uv_handle_t *)&sc->deadline, timer_closed);
+    uv_close((uv_handle_t *)&sc->bg, timer_closed);
 }
 
 static void instance_closed(fl_instance_t *inst)
@@ -1448,12 +1562,46 @@ static void all_down_then_close(fl_scenario_t *sc)
     fl_sc_workload_close(sc, workload_closed);
 }
 
+/* Calls the prelude's function under key with t, outside the scenario's coroutine; an error
+ * fails the scenario (what is the error about: `what`). */
+static void call_prelude(fl_scenario_t *sc, const char *key, const char *what)
+{
+    lua_State *L = sc->e->L;
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, traceback);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc->t_ref);
+    sc->in_background = 1;
+    if (lua_pcall(L, 1, 0, top + 1) != LUA_OK) {
+        char err[512], where[256];
+        error_text(L, -1, err, sizeof err);
+        snprintf(where, sizeof where, "%s", sc->bg_where[0] ? sc->bg_where : sc->decl->where);
+        fl_timeline_add(&sc->tl, FL_EV_ASSERT, 0, "", where, "%s failed: %s", what, err);
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s failed: %s", what, err);
+        record_failure(sc, where, msg);
+    }
+    sc->in_background = 0;
+    lua_settop(L, top);
+}
+
 /* Teardown, first half: the verdict is in; stop every running instance. */
 static void finish(fl_scenario_t *sc, fl_verdict_t v)
 {
     if (sc->phase != SC_RUNNING)
         return;
     sc->phase = SC_STOPPING;
+    uv_timer_stop(&sc->wake);
+    uv_timer_stop(&sc->deadline);
+    uv_timer_stop(&sc->bg);
+    sc->wait.kind = WAIT_NONE;
+    sc->e->deadline_ns = 0;
+    if (sc->t_ref != LUA_NOREF) { /* the background stops: faults it holds are healed */
+        int failed = sc->nfailed;
+        call_prelude(sc, ENDING_KEY, "ending the background tasks");
+        if (sc->nfailed > failed && v == FL_VERDICT_PASS)
+            v = FL_VERDICT_FAIL;
+    }
     sc->res->verdict = v;
     if (sc->nfailed > 1 && v == FL_VERDICT_FAIL && sc->res->message) {
         fl_buf_t b = FL_BUF_INIT;
@@ -1464,9 +1612,6 @@ static void finish(fl_scenario_t *sc, fl_verdict_t v)
             sc->res->message = b.data;
         }
     }
-    uv_timer_stop(&sc->wake);
-    uv_timer_stop(&sc->deadline);
-    sc->wait.kind = WAIT_NONE;
     lua_State *L = sc->e->L;
     luaL_unref(L, LUA_REGISTRYINDEX, sc->co_ref);
     luaL_unref(L, LUA_REGISTRYINDEX, sc->t_ref);
@@ -1482,6 +1627,23 @@ static void finish(fl_scenario_t *sc, fl_verdict_t v)
             fl_instance_stop(&sc->inst[i], sc->inst[i].grace_ns);
     all_down_then_close(sc);
     lua_gc(L, LUA_GCCOLLECT);
+}
+
+/* Runs the background tasks that are due (the prelude's C.background). They run outside the
+ * scenario's coroutine and cannot wait; a wait of the scenario that one of them ended (an
+ * instance it resumed became ready) ends once it has returned. */
+static void background_cb(uv_timer_t *h)
+{
+    fl_scenario_t *sc = h->data;
+    if (sc->phase != SC_RUNNING || sc->in_resume)
+        return;
+    call_prelude(sc, BACKGROUND_KEY, "background task");
+    if (sc->phase == SC_RUNNING && sc->wait.inst) {
+        char msg[256] = "";
+        int r = wait_check(sc, sc->wait.inst, sc->wait.kind, msg, sizeof msg);
+        if (r)
+            wait_done(sc, r > 0, msg);
+    }
 }
 
 static void set_error(fl_scenario_t *sc, const char *msg, const char *where, const char *tb)
@@ -1645,8 +1807,9 @@ void fl_engine_run(fl_engine_t *e, size_t i, fl_scenario_result_t *res, void (*d
     fl_rng_seed(&sc->link_rng, fl_rng_next(&sc->rng));
     uv_timer_init(run->loop, &sc->wake);
     uv_timer_init(run->loop, &sc->deadline);
-    sc->wake.data = sc->deadline.data = sc;
-    sc->timers_open = 2;
+    uv_timer_init(run->loop, &sc->bg);
+    sc->wake.data = sc->deadline.data = sc->bg.data = sc;
+    sc->timers_open = 3;
     e->gen++;
     e->cur = sc;
 

@@ -670,6 +670,438 @@ function Broker:connections() return C.broker_info(self.t).connections end
 -- t.broker:address(): "host:port" the broker listens on (instances reach it through links).
 function Broker:address() return C.broker_info(self.t).address end
 
+-- Background tasks --------------------------------------------------------------------------
+
+-- Functions that run at a given time (seconds since the scenario started) from the scenario's
+-- background timer, outside its coroutine, while the scenario goes on: they must not wait
+-- (t:sleep there is a usage error). The nemesis is built on them.
+
+local function rearm(t)
+  local first
+  for _, task in ipairs(C.fields_of(t).tasks) do
+    if not first or task.at < first then first = task.at end
+  end
+  C.wake_at(t, first)
+end
+
+local function after(t, at, where, fn)
+  local f = C.fields_of(t)
+  f.seq = f.seq + 1
+  local task = { at = at, seq = f.seq, where = where, fn = fn }
+  f.tasks[#f.tasks + 1] = task
+  rearm(t)
+  return task
+end
+
+local function cancel(t, task)
+  local tasks = C.fields_of(t).tasks
+  for i, x in ipairs(tasks) do
+    if x == task then table.remove(tasks, i) break end
+  end
+  rearm(t)
+end
+
+-- Called by the engine when the background timer fires: runs every task that is due, in
+-- time order (tasks a task adds for now run in the same turn).
+function C.background(t)
+  local tasks = C.fields_of(t).tasks
+  local now = C.now(t) + 0.001
+  while true do
+    local best
+    for i, x in ipairs(tasks) do
+      local b = best and tasks[best]
+      if x.at <= now and (not b or x.at < b.at or (x.at == b.at and x.seq < b.seq)) then best = i end
+    end
+    if not best then break end
+    local task = table.remove(tasks, best)
+    C.bg_where(t, task.where)
+    task.fn()
+  end
+  rearm(t)
+end
+
+-- The nemesis ------------------------------------------------------------------------------
+
+-- What a nemesis can do, each with what it acts on (an instance, or a fake), which of the
+-- targets it can act on, how to start it (a reason when it cannot, now) and how to heal it.
+-- Starting and healing never wait: they run as background tasks.
+local MENU = { "crash", "pause", "partition", "latency", "reset_peer", "consul_down", "broker_restart" }
+
+local Nemesis = {}
+local NemesisMT = strict("a nemesis", Nemesis)
+
+-- The links into inst (from anyone), or when it has none, out of it; and every link of it.
+local function links_of(t, inst)
+  local others = C.others(t, inst.name, "t:nemesis")
+  if #others == 0 then return {}, {} end
+  local into = C.links(t, others, inst.name, "t:nemesis", true)
+  local out = C.links(t, inst.name, others, "t:nemesis", true)
+  local all = {}
+  for _, id in ipairs(into) do all[#all + 1] = id end
+  for _, id in ipairs(out) do all[#all + 1] = id end
+  return #into > 0 and into or out, all, others
+end
+
+local function link_fault(kind)
+  return {
+    eligible = function(t, inst) local some = links_of(t, inst) return #some > 0 end,
+    start = function(n, e, inst)
+      local ids = links_of(n.t, inst)
+      local opts = kind == "latency" and { ms = n.latency_ms, jitter = n.latency_ms // 4 } or { ms = 0 }
+      e.handle = new_linkset(n.t, ids, "links to " .. inst.name .. " (nemesis)"):toxic(kind, opts)
+    end,
+    heal = function(_, e) e.handle:remove() end,
+  }
+end
+
+local ACTIONS = {
+  crash = {
+    eligible = function() return true end,
+    start = function(n, e, inst)
+      if inst.state ~= "up" then return inst.name .. " is " .. inst.state end
+      e.id = C.act(n.t, inst, "crash (nemesis)", "on")
+      C.kill(n.t, inst)
+    end,
+    -- restarts it once it is down (returns false to be called again a little later)
+    heal = function(n, e, inst, final)
+      if final or inst.state == "up" or inst.state == "starting" then
+        C.act(n.t, inst, final and "crash: nemesis stopped" or "crash: restarted already", "off", e.id)
+        return true
+      end
+      if inst.state ~= "down" then
+        if C.now(n.t) - e.heal_at < 10 then return false end
+        C.act(n.t, inst, "crash: cannot restart, still " .. inst.state, "off", e.id)
+        C.record(n.t, false, "nemesis: " .. inst.name .. " still " .. inst.state .. " 10s after its crash")
+        return true
+      end
+      C.act(n.t, inst, "restart (nemesis)", "off", e.id)
+      C.spawn(n.t, inst)
+      n.restarted[inst.name] = inst
+      return true
+    end,
+  },
+  pause = {
+    eligible = function() return true end,
+    start = function(n, e, inst)
+      local paused = C.fields_of(n.t).paused
+      if inst.state ~= "up" then return inst.name .. " is " .. inst.state end
+      if paused[inst.name] then return inst.name .. " is paused already" end
+      e.id = C.act(n.t, inst, "pause (nemesis)", "on")
+      paused[inst.name] = e.id
+      C.pause(n.t, inst)
+    end,
+    heal = function(n, e, inst)
+      local paused = C.fields_of(n.t).paused
+      if paused[inst.name] ~= e.id then return end -- t:resume did it
+      paused[inst.name] = nil
+      C.act(n.t, inst, "resume (nemesis)", "off", e.id)
+      if inst.state == "paused" then C.resume(n.t, inst) end
+    end,
+  },
+  partition = {
+    eligible = function(t, inst) local _, all = links_of(t, inst) return #all > 0 end,
+    start = function(n, e, inst)
+      local _, _, others = links_of(n.t, inst)
+      e.handle = partition(n.t, inst.name, others, nil, "isolate " .. inst.name .. " (nemesis)")
+    end,
+    heal = function(_, e) e.handle:remove() end,
+  },
+  latency = link_fault("latency"),
+  reset_peer = link_fault("reset_peer"),
+  consul_down = {
+    fake = "consul",
+    start = function(n)
+      if n.t.consul.on.down then return "consul is down already" end
+      n.t.consul:down()
+    end,
+    heal = function(n) if n.t.consul.on.down then n.t.consul:up() end end,
+  },
+  broker_restart = {
+    fake = "broker",
+    start = function(n)
+      if n.t.broker.on.down then return "the broker is down already" end
+      n.t.broker:restart()
+      n.t.broker:down()
+    end,
+    heal = function(n) if n.t.broker.on.down then n.t.broker:up() end end,
+  },
+}
+
+local FAKE_NEEDS = {
+  consul = 'the fake Consul (topology consul = "fake", the default)',
+  broker = 'the fake broker (topology amqp = "fake", the default)',
+}
+
+local function positive(v, what, default)
+  local s = seconds(v == nil and default or v, what)
+  if s <= 0 then C.usage(string.format("bad %s: must be more than 0", what)) end
+  return s
+end
+
+-- The instances the targets option names (all of them by default).
+local function target_list(t, targets)
+  local all = t:instances()
+  if targets == nil then return all end
+  local out = {}
+  for _, name in ipairs(C.others(t, targets, "t:nemesis targets")) do out[name] = true end
+  local list = {}
+  for _, inst in ipairs(all) do
+    if not out[inst.name] then list[#list + 1] = inst end
+  end
+  if #list == 0 then C.usage("t:nemesis targets: no instance in " .. describe(targets)) end
+  return list
+end
+
+-- The faults option: a non-empty list of names from MENU (a name given twice is drawn twice
+-- as often); each with the targets it can act on here.
+local function fault_menu(t, faults, targets)
+  if type(faults) ~= "table" or getmetatable(faults) ~= nil or #faults == 0 then
+    C.usage("bad t:nemesis faults: expected a list of fault names like { \"crash\", \"partition\" }, got " ..
+      (type(faults) == "table" and "an empty table" or C.typename(faults)))
+  end
+  local fakes, menu = C.fakes(t), {}
+  for i, name in ipairs(faults) do
+    if type(name) ~= "string" then
+      C.usage(string.format("bad t:nemesis faults[%d]: expected a fault name, got %s", i, C.typename(name)))
+    end
+    local a = ACTIONS[name]
+    if not a then
+      local sug = C.suggest(name, MENU)
+      C.usage(string.format("t:nemesis: unknown fault '%s'%s (faults: %s)", name,
+        sug and (" (did you mean '" .. sug .. "'?)") or "", table.concat(MENU, ", ")))
+    end
+    local entry = { name = name, targets = {} }
+    if a.fake then
+      if not fakes[a.fake] then
+        C.usage(string.format("t:nemesis: fault '%s' needs %s", name, FAKE_NEEDS[a.fake]))
+      end
+    else
+      for _, inst in ipairs(targets) do
+        if a.eligible(t, inst) then entry.targets[#entry.targets + 1] = inst end
+      end
+      if #entry.targets == 0 then
+        C.usage(string.format("t:nemesis: fault '%s' has nothing to act on: none of the targets " ..
+          "has a link (links exist only where a service `needs` another)", name))
+      end
+    end
+    menu[#menu + 1] = entry
+  end
+  return menu
+end
+
+-- The schedule: quiet for about interval, a fault held for about hold, quiet again...; each
+-- time uniform in [0.5, 1.5] of its mean; every fault healed by the end of duration.
+local function plan(menu, rng, interval, hold, duration)
+  local list, now = {}, 0
+  while true do
+    local at = now + interval * (0.5 + rng:float())
+    local held = hold * (0.5 + rng:float())
+    if at + held > duration then break end
+    local entry = menu[rng:below(#menu) + 1]
+    local target = entry.targets[1] and entry.targets[rng:below(#entry.targets) + 1]
+    list[#list + 1] = { n = #list + 1, fault = entry.name, target = target and target.name or
+      ACTIONS[entry.name].fake, at = at, hold = held, inst = target }
+    now = at + held
+  end
+  return list
+end
+
+local start_next
+
+-- Heals step e (final: the nemesis is stopping; a crashed instance stays down).
+local function heal_step(n, e, final)
+  local a = ACTIONS[e.fault]
+  local done = a.heal(n, e, e.inst, final)
+  if done == false then return false end
+  e.healed = C.now(n.t)
+  e.status = final and "stopped" or "healed"
+  n.current = nil
+  return true
+end
+
+local function heal_task(n, e)
+  return function()
+    n.task = nil
+    local ok, err = pcall(heal_step, n, e, false)
+    if ok and not err then -- not down yet: look again soon
+      n.task = after(n.t, C.now(n.t) + 0.02, n.where, heal_task(n, e))
+      return
+    end
+    if not ok then
+      e.status, e.error, e.healed, n.current = "failed", tostring(err), C.now(n.t), nil
+      C.record(n.t, false, string.format("nemesis: healing %s of %s failed: %s", e.fault, e.target, tostring(err)))
+    end
+    start_next(n)
+  end
+end
+
+local function start_task(n, e)
+  return function()
+    n.task = nil
+    e.started = C.now(n.t)
+    local ok, why = pcall(ACTIONS[e.fault].start, n, e, e.inst)
+    if not ok then
+      e.status, e.error = "failed", tostring(why)
+      C.record(n.t, false, string.format("nemesis: %s of %s failed: %s", e.fault, e.target, tostring(why)))
+      start_next(n)
+    elseif why then
+      e.status, e.reason = "skipped", why
+      n.t:note(string.format("nemesis: %s of %s skipped (%s)", e.fault, e.target, why))
+      start_next(n)
+    else
+      e.status, n.current = "on", e
+      e.heal_at = e.started + e.hold -- held for hold, even when it started late
+      n.task = after(n.t, e.heal_at, n.where, heal_task(n, e))
+    end
+  end
+end
+
+-- Schedules the next step of the plan, or ends the nemesis.
+start_next = function(n)
+  n.next = n.next + 1
+  local e = n.steps[n.next]
+  if not e then
+    n.done = true
+    n.ended = C.now(n.t)
+    return
+  end
+  n.task = after(n.t, n.t0 + e.at, n.where, start_task(n, e))
+end
+
+-- Stops n now: no new fault; the one on is healed (final: the scenario is ending).
+local function stop(n, final)
+  if n.done then return end
+  if n.task then cancel(n.t, n.task) n.task = nil end
+  local e = n.current
+  if e then
+    local ok, err = pcall(heal_step, n, e, final)
+    if ok and not err then -- a crashed instance not down yet: it is restarted once it is
+      if not final then
+        C.await(n.t, e.inst, "down", 10)
+        heal_step(n, e, false)
+      end
+    elseif not ok then
+      e.status, e.error, e.healed = "failed", tostring(err), C.now(n.t)
+      C.record(n.t, false, string.format("nemesis: healing %s of %s failed: %s", e.fault, e.target, tostring(err)))
+    end
+    if e.status == "healed" then e.status = "stopped" end
+    n.current = nil
+  end
+  for i = n.next + 1, #n.steps do n.steps[i].status = "cancelled" end
+  n.done = true
+  n.ended = C.now(n.t)
+end
+
+-- Instances the nemesis restarted are ready again (a usage of the scenario coroutine).
+local function await_restarted(n)
+  local names = {}
+  for name in pairs(n.restarted) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local inst = n.restarted[name]
+    if inst.state == "starting" then C.await(n.t, inst, "ready") end
+  end
+  n.restarted = {}
+end
+
+local HISTORY_FIELDS = { "n", "fault", "target", "at", "hold", "status", "started", "healed", "reason", "error" }
+
+-- nemesis:history() → what it did so far, in order: { n, fault, target, at, hold, status,
+-- started, healed, reason, error } per step (at and hold as planned, relative to the start
+-- of the nemesis; started and healed as they happened, in t:now() time).
+function Nemesis:history()
+  local out = {}
+  for _, e in ipairs(self.s.steps) do
+    if e.status ~= "pending" and e.status ~= "cancelled" then
+      local copy = {}
+      for _, k in ipairs(HISTORY_FIELDS) do copy[k] = e[k] end
+      out[#out + 1] = copy
+    end
+  end
+  return out
+end
+
+-- nemesis:plan() → the whole schedule, as drawn when it started: { n, fault, target, at,
+-- hold } per step.
+function Nemesis:plan()
+  local out = {}
+  for i, e in ipairs(self.s.steps) do
+    out[i] = { n = e.n, fault = e.fault, target = e.target, at = e.at, hold = e.hold }
+  end
+  return out
+end
+
+-- nemesis:wait() → history: returns once every step has run and every fault is healed (and
+-- every instance it restarted is ready again).
+function Nemesis:wait()
+  local n = self.s
+  while not n.done do
+    local left = n.t0 + n.duration - C.now(n.t)
+    n.t:sleep(math.max(0.01, math.min(left, 1)))
+  end
+  await_restarted(n)
+  return self:history()
+end
+
+-- nemesis:stop() → history: no new fault; the one that is on is healed now.
+function Nemesis:stop()
+  stop(self.s, false)
+  await_restarted(self.s)
+  return self:history()
+end
+
+-- nemesis:running() → true until it has ended (all steps run, or stopped).
+function Nemesis:running()
+  return not self.s.done
+end
+
+local NEMESIS_KEYS = { "faults", "targets", "interval", "hold", "duration", "seed", "latency" }
+
+-- t:nemesis{ faults =, targets =, interval =, hold =, duration =, seed =, latency = }: a
+-- seeded random schedule of faults, run in the background from now on; returns its handle.
+function T:nemesis(opts)
+  if type(opts) ~= "table" then
+    C.usage("bad t:nemesis argument: expected a table like { faults = { \"crash\" }, duration = \"10s\" }, got " ..
+      C.typename(opts))
+  end
+  C.keys(opts, "t:nemesis option", NEMESIS_KEYS)
+  local interval = positive(opts.interval, "t:nemesis interval", 1)
+  local hold = positive(opts.hold, "t:nemesis hold", interval)
+  local duration = positive(opts.duration, "t:nemesis duration", 10)
+  local latency = positive(opts.latency, "t:nemesis latency", 0.2)
+  if duration < interval + hold then
+    C.usage(string.format("t:nemesis: duration %s is shorter than interval + hold (%s + %s): no room for a fault",
+      C.fmt(duration), C.fmt(interval), C.fmt(hold)))
+  end
+  local seed = opts.seed
+  if seed ~= nil and math.type(seed) ~= "integer" then
+    C.usage("bad t:nemesis seed: expected a whole number, got " ..
+      (type(seed) == "number" and tostring(seed) or C.typename(seed)))
+  end
+  local menu = fault_menu(self, opts.faults, target_list(self, opts.targets))
+  if seed == nil then seed = self:random(0, math.maxinteger) end
+  -- the handle's state, apart from the handle (whose unknown keys are usage errors)
+  local n = { t = self, where = C.where(self), t0 = C.now(self), duration = duration,
+    latency_ms = math.floor(latency * 1000 + 0.5), seed = seed, next = 0, restarted = {}, done = false }
+  n.steps = plan(menu, C.rng(seed), interval, hold, duration)
+  for _, e in ipairs(n.steps) do e.status = "pending" end
+  table.insert(C.fields_of(self).nemeses, n)
+  self:note(string.format("nemesis: %d fault%s over %s (seed %d)", #n.steps,
+    #n.steps == 1 and "" or "s", C.fmt(duration), seed))
+  start_next(n)
+  return setmetatable({ s = n }, NemesisMT)
+end
+
+-- Called by the engine as the scenario ends, whatever way: every nemesis stops and heals
+-- what it holds; no background task runs any more.
+function C.ending(t)
+  for _, n in ipairs(C.fields_of(t).nemeses) do
+    C.bg_where(t, n.where)
+    stop(n, true)
+  end
+  C.fields_of(t).tasks = {}
+end
+
 -- The fields of t that are objects: built once per scenario.
 local per_t = setmetatable({}, { __mode = "k" })
 
@@ -677,7 +1109,7 @@ local per_t = setmetatable({}, { __mode = "k" })
 function C.fields_of(t)
   local f = per_t[t]
   if not f then
-    f = { faults = {}, paused = {} }
+    f = { faults = {}, paused = {}, tasks = {}, seq = 0, nemeses = {} }
     per_t[t] = f
   end
   return f

@@ -61,7 +61,10 @@ typedef struct fl_scenario {
     int in_resume;
     uv_timer_t wake;     /* sleeps and wait timeouts */
     uv_timer_t deadline; /* the scenario's timeout */
+    uv_timer_t bg;       /* the prelude's background tasks (the nemesis): C.wake_at */
     int timers_open;
+    int in_background;  /* running a background task: waits end only once it returns */
+    char bg_where[256]; /* ...and the line that started it, for the timeline */
     struct {
         wait_kind_t kind;
         fl_instance_t *inst;
@@ -115,7 +118,8 @@ fl_instance_t *fl_sc_check_inst(lua_State *L, int idx, const char *what);
 /* A service name argument; usage error "WHAT: no service named 'x'" (with a suggestion)
  * otherwise. */
 fl_service_t *fl_sc_check_service(lua_State *L, fl_engine_t *e, int idx, const char *what);
-/* The user's file:line, or the scenario's declaration when no user frame is on the stack. */
+/* The user's file:line; when no user frame is on the stack, the line that started the running
+ * background task, else the scenario's declaration. */
 void fl_sc_where(lua_State *L, fl_scenario_t *sc, char *out, size_t n);
 
 /* The fault phase at idx: "on", "off", "once" or nil (FL_FAULT_ONCE); usage error otherwise. */

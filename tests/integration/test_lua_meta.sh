@@ -1,6 +1,6 @@
 # docs/faultline.lua (the LuaLS ---@meta file editors load) is valid Lua and annotates the
-# whole scenario API: every method the prelude defines on t, faults, links, t.consul and
-# t.broker, every C method of t, every toxic kind, and every field of an instance.
+# whole scenario API: every method the prelude defines on t, faults, links, t.consul,
+# t.broker and a nemesis, every C method of t, every toxic kind, and every field of an instance.
 . "$(dirname "$0")/lib.sh"
 it_init
 
@@ -15,7 +15,7 @@ fi
 expect_grep '^---@meta faultline$' "$META"
 
 # prelude class -> meta class
-for pair in T:T Fault:Fault LinkSet:Links Consul:Consul Broker:Broker; do
+for pair in T:T Fault:Fault LinkSet:Links Consul:Consul Broker:Broker Nemesis:Nemesis; do
     from=${pair%%:*}
     to=${pair#*:}
     for m in $(sed -n "s/^function $from:\([a-z_]*\)(.*/\1/p" "$PRELUDE"); do
