@@ -2,11 +2,11 @@
  * failed run never leaves half a report behind a successful return. The layout follows the
  * common Jenkins/Ant structure: one <testsuite> per scenario file (classname = file), one
  * <testcase> per scenario, the result element first, then <system-out> (the scenario's event
- * log) and <system-err> (its instance logs). It is valid against both the structure Jenkins'
- * xunit plugin checks (junit-10: no skipped or timestamp on the root, only name, time and
- * classname on a testcase) and the Ant-derived one GitLab and junitparser read (see
- * junit.xsd and junit-jenkins.xsd in tests/unit/reports). Every string from the run goes through
- * fl_text_escape_xml, so any bytes yield well-formed XML. */
+ * log, head and tail of it for long runs) and <system-err> (its instance logs). It is valid against
+ * both the structure Jenkins' xunit plugin checks (junit-10: no skipped or timestamp on the root,
+ * only name, time and classname on a testcase) and the Ant-derived one GitLab and junitparser read
+ * (see junit.xsd and junit-jenkins.xsd in tests/unit/reports). Every string from the run goes
+ * through fl_text_escape_xml, so any bytes yield well-formed XML. */
 #include "reports/report.h"
 
 #include <errno.h>
@@ -228,6 +228,46 @@ static void result_element(out_t *o, const fl_scenario_result_t *r)
     fl_out_putf(o, "</%s>\n", tag);
 }
 
+/* <system-out> holds the event log, but a long run's would swamp CI's report viewers (a
+ * 30-minute soak logs some 20000 events, 1.5 MB): the first and last events are kept, and
+ * those around the failure; a line says how many were left out between. The JSON report has
+ * every event. */
+#define OUT_HEAD_EVENTS 200
+#define OUT_TAIL_EVENTS 600
+#define OUT_AROUND_FAILURE 50 /* before and after the failed assertion */
+
+static int kept_in_system_out(size_t i, size_t n, size_t failure_end)
+{
+    if (i < OUT_HEAD_EVENTS || i + OUT_TAIL_EVENTS >= n)
+        return 1;
+    return failure_end < n && i + OUT_AROUND_FAILURE >= failure_end &&
+           i < failure_end + OUT_AROUND_FAILURE;
+}
+
+static void system_out(out_t *o, const fl_scenario_result_t *r)
+{
+    size_t n = r->nevents, failure_end = fl_text_failure_end(r);
+    fl_out_put(o, "      <system-out>");
+    for (size_t i = 0; i < n;) {
+        if (kept_in_system_out(i, n, failure_end)) {
+            event_line(o, &r->events[i++]);
+            continue;
+        }
+        size_t j = i;
+        while (j < n && !kept_in_system_out(j, n, failure_end))
+            j++;
+        fl_out_putf(o, "... %zu events elided, from +", j - i);
+        if (!o->rc)
+            o->rc = fl_text_put_seconds(o->b, (double)r->events[i].t_ns / 1e9, 3);
+        fl_out_put(o, "s to +");
+        if (!o->rc)
+            o->rc = fl_text_put_seconds(o->b, (double)r->events[j - 1].t_ns / 1e9, 3);
+        fl_out_put(o, "s (the JSON report has every event) ...\n");
+        i = j;
+    }
+    fl_out_put(o, "</system-out>\n");
+}
+
 static void testcase(out_t *o, const fl_scenario_result_t *r)
 {
     fl_out_put(o, "    <testcase");
@@ -240,12 +280,8 @@ static void testcase(out_t *o, const fl_scenario_result_t *r)
     }
     fl_out_put(o, ">\n");
     result_element(o, r);
-    if (r->nevents) {
-        fl_out_put(o, "      <system-out>");
-        for (size_t i = 0; i < r->nevents; i++)
-            event_line(o, &r->events[i]);
-        fl_out_put(o, "</system-out>\n");
-    }
+    if (r->nevents)
+        system_out(o, r);
     if (r->nlogs) {
         fl_out_put(o, "      <system-err>");
         for (size_t i = 0; i < r->nlogs; i++) {

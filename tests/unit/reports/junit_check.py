@@ -1,6 +1,7 @@
 # Reads the JUnit XML that test_junit.c wrote from fixture.h's run with junitparser (the
 # library GitHub and GitLab tooling build on) and checks what a CI reader would see: suites,
 # counts, cases, results, properties, and the escaped logs. Exits non-zero on any mismatch.
+# With --soak FILE: the JUnit of rich.h's soak, whose event log is cut in <system-out>.
 import sys
 
 from junitparser import Error, Failure, JUnitXml, Skipped
@@ -15,6 +16,19 @@ def check(cond, what):
     if not cond:
         sys.exit("junit_check: " + what)
 
+
+if sys.argv[1] == "--soak":  # rich.h's 30-minute soak: its event log cut in system-out
+    xml = JUnitXml.fromfile(sys.argv[2])
+    check((xml.tests, xml.failures, xml.errors) == (1, 1, 0), "soak counts")
+    case = list(list(xml)[0])[0]
+    check(case.name == "soak" and isinstance(case.result[0], Failure), "soak case")
+    out = case.system_out
+    check(out.startswith("+0.100s process users-1: started\n"), "soak head %r" % out[:80])
+    check(out.endswith("order 1799.9 is paid (scenarios/shop/retries.lua:40)\n"), "soak tail")
+    check("+1700.000s assert FAILED: order 1700.0 is paid" in out, "soak failure")
+    check(out.count(" events elided, from +") == 2, "soak elided lines")
+    check(len(out) < 128 * 1024, "soak system-out %d bytes" % len(out))
+    sys.exit(0)
 
 xml = JUnitXml.fromfile(sys.argv[1])
 check(xml.name == "faultline", "root name %r" % xml.name)

@@ -42,12 +42,22 @@ static int xmllint_jenkins(const char *path, int quiet)
     return run_tool(argv, quiet);
 }
 
-static int junitparser(const char *path, int quiet)
+/* junit_check.py on path: the checks of fixture.h's run, or with soak those of rich.h's soak */
+static int junitparser_check(const char *path, int soak, int quiet)
 {
     char script[4096];
     snprintf(script, sizeof script, "%s/tests/unit/reports/junit_check.py", source_dir());
-    char *argv[] = {"/usr/bin/python3", script, (char *)path, NULL};
+    char *argv[] = {"/usr/bin/python3", script, (char *)path, NULL, NULL};
+    if (soak) {
+        argv[2] = "--soak";
+        argv[3] = (char *)path;
+    }
     return run_tool(argv, quiet);
+}
+
+static int junitparser(const char *path, int quiet)
+{
+    return junitparser_check(path, 0, quiet);
 }
 
 static char *render(const fl_run_result_t *run)
@@ -231,6 +241,48 @@ START_TEST(write_error_keeps_errno)
 }
 END_TEST
 
+/* A 30-minute soak's event log is cut in <system-out>: head, tail and the failure kept, a
+ * line counting what was left out, and the file still valid for every consumer. */
+START_TEST(soak_system_out_is_capped)
+{
+    fl_run_result_t run;
+    rx_build_soak(&run);
+    const fl_scenario_result_t *r = &run.scenarios[0];
+    char *doc = render(&run);
+    const char *out = strstr(doc, "<system-out>"), *end = out ? strstr(out, "</system-out>") : NULL;
+    ck_assert_ptr_nonnull(end);
+    ck_assert_msg(end - out < 128 * 1024, "the soak's system-out is %zu bytes",
+                  (size_t)(end - out));
+    /* every event is either a line or counted in an elided line */
+    size_t lines = 0, elided = 0, gaps = 0;
+    for (const char *p = out + strlen("<system-out>"); p < end; p = strchr(p, '\n') + 1) {
+        size_t k = 0;
+        if (*p == '+')
+            lines++;
+        else if (sscanf(p, "... %zu events elided", &k) == 1 && k > 0)
+            elided += k, gaps++;
+        else
+            ck_abort_msg("unexpected line in system-out: %.60s", p);
+    }
+    ck_assert_uint_eq(lines + elided, r->nevents);
+    ck_assert_uint_eq(gaps, 2); /* before and after the failure's window */
+    ck_assert_uint_eq(lines, 200 + 600 + 100);
+    ck_assert_ptr_nonnull(strstr(out, "+0.100s process users-1: started\n"));
+    ck_assert_ptr_nonnull(strstr(out, "assert FAILED: order 1700.0 is paid"));
+    ck_assert_ptr_nonnull(strstr(out, "order 1799.9 is paid (" RX_FILE ":40)\n</system-out>"));
+    ck_assert_ptr_nonnull(strstr(out, "events elided, from +"));
+    tmp_t t;
+    tmp_open(&t, "soak.xml");
+    ck_assert_int_eq(fl_junit_write(&run, t.path), 0);
+    ck_assert_int_eq(xmllint_schema(t.path, 0), 0);
+    ck_assert_int_eq(xmllint_jenkins(t.path, 0), 0);
+    ck_assert_int_eq(junitparser_check(t.path, 1, 0), 0);
+    tmp_close(&t);
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 /* Two shard files, one scenario file in both: one document, suites merged, counts summed. */
 START_TEST(merge_shards)
 {
@@ -324,6 +376,8 @@ static Suite *junit_suite(void)
     tcase_add_test(tc, consumers_accept_the_report);
     tcase_add_test(tc, consumers_reject_broken_reports);
     tcase_add_test(tc, merge_shards);
+    tcase_add_test(tc, soak_system_out_is_capped);
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
 }
