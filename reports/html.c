@@ -442,13 +442,16 @@ typedef struct {
     double p50, p90, p99, max;
 } point_t;
 
-/* Series downsampled to at most MAX_POINTS buckets: rates averaged, latencies the worst. */
+/* Series downsampled to at most MAX_POINTS buckets: rates averaged, latencies the worst; each
+ * point at the middle of the seconds its samples cover (a sample is [t, t + 1s)). */
 static size_t downsample(const fl_series_t *s, point_t *pts)
 {
     size_t n = s->nsamples, buckets = n < MAX_POINTS ? n : MAX_POINTS;
     for (size_t b = 0; b < buckets; b++) {
         size_t from = b * n / buckets, to = (b + 1) * n / buckets;
-        point_t p = {s->samples[from].t_ns, 0, 0, 0, 0, 0, 0, 0};
+        /* drawn at the middle of the seconds it covers */
+        uint64_t mid = (s->samples[from].t_ns + s->samples[to - 1].t_ns) / 2 + 500000000;
+        point_t p = {mid, 0, 0, 0, 0, 0, 0, 0};
         for (size_t i = from; i < to; i++) {
             const fl_sample_t *x = &s->samples[i];
             p.sent += (double)x->sent;
@@ -737,7 +740,21 @@ static void waterfall(out_t *o, const fl_span_t *const *sp, size_t from, size_t 
     fl_out_put(o, "</div>\n");
 }
 
-/* Waterfalls of the traces with a failed span first, then of those with a retried one. */
+/* A trace failed when its root did (the span without a parent in the trace, else its first):
+ * a request that succeeded after failed attempts was retried, not failed. */
+static int trace_failed(const fl_span_t *const *sp, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++) {
+        int parent_here = 0;
+        for (size_t k = from; k < to && sp[i]->parent_id[0] && !parent_here; k++)
+            parent_here = k != i && strcmp(sp[k]->span_id, sp[i]->parent_id) == 0;
+        if (!parent_here)
+            return sp[i]->status == FL_STATUS_ERROR;
+    }
+    return sp[from]->status == FL_STATUS_ERROR;
+}
+
+/* Waterfalls of the failed requests' traces first, then of those with a retried span. */
 static void waterfalls(out_t *o, const fl_scenario_result_t *r)
 {
     if (!r->nspans)
@@ -756,11 +773,9 @@ static void waterfalls(out_t *o, const fl_scenario_result_t *r)
             size_t to = from + 1;
             while (to < r->nspans && strcmp(sp[to]->trace_id, sp[from]->trace_id) == 0)
                 to++;
-            int err = 0, retry = 0;
-            for (size_t i = from; i < to; i++) {
-                err |= sp[i]->status == FL_STATUS_ERROR;
-                retry |= retried(sp, from, to, i);
-            }
+            int err = trace_failed(sp, from, to), retry = 0;
+            for (size_t i = from; i < to && !retry; i++)
+                retry = retried(sp, from, to, i);
             if ((pass == 0 && err) || (pass == 1 && !err && retry)) {
                 interesting++;
                 if (shown < MAX_TRACES) {

@@ -2,7 +2,8 @@
 # builds has the expected elements (and the filter script shows its controls), and the page
 # renders to a screenshot; without its script the page still has everything. Chromium runs with a
 # fresh profile, no network features, bounded by timeout; anything of it still alive at the
-# end is found by its unique profile folder and stopped by PID.
+# end is found by its unique profile folder and stopped by PID. Last, a report with real data
+# (a load, a fault, traces) has its charts and a retried request's waterfall.
 . "$(dirname "$0")/lib.sh"
 it_init
 
@@ -97,5 +98,41 @@ else
     show "$FL_TMP/png.out"
     show "$FL_TMP/c.err"
 fi
+
+# A report with real data: reports-load/shop.lua runs a t:load through the gateway (one
+# request in ten to a missing path) while connections to users are reset, with tracing on.
+# The DOM must chart the per-second samples (request rate, latency, error rate: lines with
+# points above zero) and hold a waterfall of a retried request (retried, not failed).
+MARK=$(new_mark)
+HL="$FL_TMP/load.html"
+expect_exit 0 env IT_MARK="$MARK" "$FL" run --html "$HL" reports-load/shop.lua
+chromium --dump-dom "file://$HL#s-1"
+expect_eq "chromium --dump-dom exit status (load report)" "$CRC" 0
+DL="$FL_TMP/dom-load.html"
+cp "$FL_TMP/c.out" "$DL"
+expect_fgrep '<div class="series" data-series="gateway">' "$DL"
+/usr/bin/python3 - "$DL" >"$FL_TMP/charts.out" 2>&1 <<'EOF'
+import re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+series = dom[dom.index('<div class="series" data-series="gateway">'):]
+series = series[:series.index("</div>")]
+# chart y runs from 106 (zero) up to 16 (the largest value); every chart has its own scale
+for cls in ["l-sent", "l-ok", "l-err", "l-p50", "l-p90", "l-p99", "l-rate"]:
+    m = re.search(r'<polyline class="%s" points="([^"]*)"' % cls, series)
+    pts = [tuple(map(float, p.split(","))) for p in m.group(1).split()] if m else []
+    above = [p for p in pts if p[1] < 105.9]
+    print("%s %s: %d points, %d above zero" % ("ok:" if pts and above else "FAIL:", cls, len(pts), len(above)))
+traces = re.findall(r'<div class="trace" data-trace="[0-9a-f]{32}"><b>trace [0-9a-f]{32}</b> '
+                    r'<span class="muted">(\d+) spans, [0-9.]+s, (retried|failed)</span>(.*?)</div>', dom, re.S)
+retried = [t for t in traces if t[1] == "retried" and int(t[0]) >= 4 and
+           re.search(r'<rect class="span (error )?retry"', t[2])]
+print("%s %d waterfalls, %d of a retried request" % ("ok:" if retried else "FAIL:", len(traces), len(retried)))
+EOF
+cat "$FL_TMP/charts.out"
+IT_CHECKS=$((IT_CHECKS + $(grep -c '^ok: ' "$FL_TMP/charts.out")))
+n=$(grep -vc '^ok: ' "$FL_TMP/charts.out")
+IT_CHECKS=$((IT_CHECKS + n))
+IT_FAILS=$((IT_FAILS + n))
+expect_no_marker "$MARK" 5 "after reports-load/shop.lua"
 
 it_done

@@ -141,11 +141,12 @@ static inline void rx_build(fl_run_result_t *run)
             0.01, FL_STATUS_OK, 0, "http.status_code", "200");
     rx_span(r, RX_TRACE_OK, "c000000000000002", "c000000000000001", "gateway", "users.Get",
             FL_SPAN_CLIENT, 0.701, 0.005, FL_STATUS_OK, 0, "retry.count", "0");
-    /* retried, as the shop's runtime shows it: two CLIENT spans of one call, no attempt */
+    /* retried, as the shop's runtime shows it: two CLIENT spans of one call, no attempt; the
+     * first attempt failed, the request did not */
     rx_span(r, RX_TRACE_SIBLINGS, "d000000000000001", "", "gateway", "GET /users/1", FL_SPAN_SERVER,
             3.0, 0.2, FL_STATUS_OK, 0, NULL, NULL);
     rx_span(r, RX_TRACE_SIBLINGS, "d000000000000002", "d000000000000001", "gateway", "users.Get",
-            FL_SPAN_CLIENT, 3.01, 0.05, FL_STATUS_OK, 0, NULL, NULL);
+            FL_SPAN_CLIENT, 3.01, 0.05, FL_STATUS_ERROR, 0, NULL, NULL);
     rx_span(r, RX_TRACE_SIBLINGS, "d000000000000003", "d000000000000001", "gateway", "users.Get",
             FL_SPAN_CLIENT, 3.07, 0.05, FL_STATUS_OK, 0, NULL, NULL);
 

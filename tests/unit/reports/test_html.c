@@ -139,6 +139,9 @@ START_TEST(charts_faults_waterfalls)
     ck_assert_uint_eq(count(doc, "<svg class=\"chart\""), 3);
     ck_assert_uint_eq(count(doc, "<polyline class=\"l-p99\""), 1);
     ck_assert_uint_eq(count(doc, "<polyline class=\"l-rate\""), 1);
+    /* a sample covers [t, t + 1s): its point is drawn at t + 0.5s, not at t */
+    HASNT(doc, "<polyline class=\"l-sent\" points=\"150,");
+    HAS(doc, "<polyline class=\"l-sent\" points=\"");
     /* the fault counters: fired, never fired, unknown */
     char *t = strstr(doc, "<table class=\"faults\">");
     ck_assert_ptr_nonnull(t);
@@ -160,7 +163,10 @@ START_TEST(charts_faults_waterfalls)
     char *sib_end = strstr(sib, "</div>");
     ck_assert_ptr_nonnull(sib_end);
     *sib_end = '\0';
-    ck_assert_uint_eq(count(sib, "<rect class=\"span retry\""), 2);
+    /* its first attempt failed, the request did not: retried, not failed */
+    HAS(sib, "3 spans, 0.200s, retried");
+    ck_assert_uint_eq(count(sib, "<rect class=\"span error retry\""), 1);
+    ck_assert_uint_eq(count(sib, "<rect class=\"span retry\""), 1);
     *sib_end = '<';
     ck_assert_uint_eq(count(doc, "<svg class=\"waterfall\""), 3);
     HAS(err, "4 spans, 0.300s, failed");
