@@ -123,4 +123,36 @@ static inline void fx_build(fl_run_result_t *run)
     r = fx_scenario(run, FX_CRASH, "comes back later", FL_VERDICT_PASS, 1.0);
 }
 
+/* --mutants: a run of scenario (file, name) against m. */
+static inline void fx_mutant_run(fl_mutant_result_t *m, const char *file, const char *name,
+                                 fl_verdict_t v, const char *message, int claimed)
+{
+    fl_scenario_result_t r = {.file = (char *)file,
+                              .name = (char *)name,
+                              .verdict = v,
+                              .seconds = 1.5,
+                              .message = (char *)message,
+                              .where = message ? (char *)FX_CRASH ":7" : NULL};
+    ck_assert_int_eq(fl_mutant_add_run(m, &r, claimed), 0);
+}
+
+/* Three mutants: no-retry caught by a failed check (after a claim that did not hold),
+ * sticky-lb caught by a Lua error, drop-traceparent survived. Hostile bytes in the names and
+ * messages. */
+static inline void fx_add_mutants(fl_run_result_t *run)
+{
+    run->mutant_mode = 1;
+    fl_mutant_result_t *m = fl_run_result_add_mutant(run, "no-retry");
+    ck_assert_ptr_nonnull(m);
+    fx_mutant_run(m, FX_CRASH, FX_NASTY_NAME, FL_VERDICT_PASS, NULL, 1);
+    fx_mutant_run(m, FX_PART, "retries", FL_VERDICT_FAIL, "2 requests failed \x1b[31m <&>", 0);
+    m = fl_run_result_add_mutant(run, "sticky-lb");
+    ck_assert_ptr_nonnull(m);
+    fx_mutant_run(m, FX_PART, "spread", FL_VERDICT_ERROR, "attempt to add a nil value \xff", 1);
+    m = fl_run_result_add_mutant(run, "drop-traceparent");
+    ck_assert_ptr_nonnull(m);
+    fx_mutant_run(m, FX_PART, "spread", FL_VERDICT_PASS, NULL, 0);
+    fx_mutant_run(m, FX_CRASH, "comes back later", FL_VERDICT_SKIP, NULL, 0);
+}
+
 #endif

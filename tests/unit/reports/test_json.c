@@ -9,6 +9,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "fixture.h"
 #include "reports/report.h"
 #include "rich.h"
 #include "tools.h"
@@ -117,6 +118,40 @@ START_TEST(document_details)
 }
 END_TEST
 
+/* --mutants: one entry per mutant, valid against the schema (hostile bytes included); null
+ * without --mutants; each scenario's catches. */
+START_TEST(mutants_entries)
+{
+    fl_run_result_t run;
+    tmp_t t;
+    fx_build(&run);
+    char *doc = render(&run);
+    ck_assert_ptr_nonnull(strstr(doc, "\"mutants\":null}"));
+    ck_assert_ptr_nonnull(strstr(doc, "\"catches\":[]"));
+    free(doc);
+    fx_add_mutants(&run);
+    char **c = calloc(3, sizeof *c);
+    ck_assert_ptr_nonnull(c);
+    c[0] = strdup("no-retry");
+    c[1] = strdup("sticky-lb");
+    run.scenarios[0].catches = c;
+    tmp_open(&t, "mutants.json");
+    ck_assert_int_eq(fl_json_write(&run, t.path), 0);
+    ck_assert_int_eq(json_check(t.path, "schema", 0), 0);
+    tmp_close(&t);
+    doc = render(&run);
+    ck_assert_ptr_nonnull(strstr(doc, "\"catches\":[\"no-retry\",\"sticky-lb\"]"));
+    ck_assert_ptr_nonnull(strstr(doc, "{\"name\":\"no-retry\",\"caught\":true,\"caught_by\":{"));
+    ck_assert_ptr_nonnull(strstr(doc, "\"name\":\"sticky-lb\",\"caught\":true,"));
+    ck_assert_ptr_nonnull(strstr(doc, "\"by_error\":true,\"false_claims\":0"));
+    ck_assert_ptr_nonnull(strstr(doc, "{\"name\":\"drop-traceparent\",\"caught\":false,"
+                                      "\"caught_by\":null,\"by_error\":false,\"false_claims\":0"));
+    ck_assert_ptr_nonnull(strstr(doc, "\"by_error\":false,\"false_claims\":1"));
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -126,6 +161,7 @@ static Suite *json_suite(void)
     tcase_add_test(tc, rich_run_reads_back);
     tcase_add_test(tc, fixture_and_soak_are_valid);
     tcase_add_test(tc, checks_can_fail);
+    tcase_add_test(tc, mutants_entries);
     suite_add_tcase(s, tc);
     return s;
 }

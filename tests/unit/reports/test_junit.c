@@ -361,6 +361,37 @@ START_TEST(failure_lists_faults)
 }
 END_TEST
 
+/* --mutants: a "mutants" testsuite, one testcase per mutant, a failure for the survivor and
+ * for the false claim, still valid for every consumer; the root counts include them. */
+START_TEST(mutants_suite)
+{
+    fl_run_result_t run;
+    tmp_t t;
+    fx_build(&run);
+    fx_add_mutants(&run);
+    tmp_open(&t, "mutants.xml");
+    ck_assert_int_eq(fl_junit_write(&run, t.path), 0);
+    ck_assert_int_eq(xmllint_schema(t.path, 0), 0);
+    ck_assert_int_eq(xmllint_jenkins(t.path, 0), 0);
+    tmp_close(&t);
+    char *doc = render(&run);
+    ck_assert_ptr_nonnull(
+        strstr(doc, "<testsuites name=\"faultline\" tests=\"10\" failures=\"3\" "));
+    ck_assert_ptr_nonnull(strstr(doc, "<testsuite name=\"mutants\" tests=\"3\" failures=\"2\" "
+                                      "errors=\"0\" skipped=\"0\""));
+    ck_assert_ptr_nonnull(strstr(doc, "<testcase classname=\"mutants\" name=\"no-retry\" "
+                                      "time=\"3.000\">\n      <failure message=\""));
+    ck_assert_ptr_nonnull(strstr(doc, "claims to catch no-retry but passed\" type=\"mutant\">"));
+    ck_assert_ptr_nonnull(strstr(doc, "<testcase classname=\"mutants\" name=\"sticky-lb\" "
+                                      "time=\"1.500\">\n      <system-out>caught by "));
+    ck_assert_ptr_nonnull(strstr(doc, ": by an error, not a check: attempt to add a nil value"));
+    ck_assert_ptr_nonnull(strstr(doc, "<failure message=\"survived: 2 scenarios passed with "
+                                      "FAULTLINE_BUG=drop-traceparent\" type=\"mutant\">"));
+    free(doc);
+    fl_run_result_free(&run);
+}
+END_TEST
+
 static Suite *junit_suite(void)
 {
     Suite *s = suite_create("junit");
@@ -371,6 +402,7 @@ static Suite *junit_suite(void)
     tcase_add_test(tc, odd_values);
     tcase_add_test(tc, write_error_keeps_errno);
     tcase_add_test(tc, failure_lists_faults);
+    tcase_add_test(tc, mutants_suite);
     suite_add_tcase(s, tc);
     tc = tcase_create("consumers");
     tcase_add_test(tc, consumers_accept_the_report);
