@@ -206,6 +206,54 @@ static void summary_table(out_t *o, const fl_run_result_t *run)
     fl_out_put(o, "</tbody></table>\n");
 }
 
+/* --mutants: a row per mutant (caught by which scenario, or survived), then the claims that
+ * did not hold. */
+static void mutants_table(out_t *o, const fl_run_result_t *run)
+{
+    if (!run->mutant_mode)
+        return;
+    fl_out_put(o, "<h2>Mutants</h2>\n");
+    if (!run->nmutants) {
+        fl_out_put(o, "<p class=\"fail-mark\">Not run: the baseline above did not pass.</p>\n");
+        return;
+    }
+    fl_out_put(o, "<table id=\"mutants\"><thead><tr><th>mutant</th><th>result</th><th>caught by"
+                  "</th><th>what it said</th><th>runs</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < run->nmutants; i++) {
+        const fl_mutant_result_t *m = &run->mutants[i];
+        const fl_mutant_run_t *by = m->caught ? &m->runs[m->caught_by] : NULL;
+        fl_out_put(o, "<tr><td><code>");
+        text(o, m->name);
+        fl_out_putf(o, "</code></td><td><span class=\"v v-%s\">%s</span></td><td>",
+                    by ? "pass" : "fail", by ? "caught" : "SURVIVED");
+        if (by) {
+            text(o, by->file);
+            fl_out_put(o, ": ");
+            text(o, by->name);
+        }
+        fl_out_put(o, "</td><td>");
+        if (by && m->by_error)
+            fl_out_put(o, "<b>caught by an error, not a check:</b> ");
+        if (by)
+            text(o, by->message);
+        fl_out_putf(o, "</td><td class=\"num\">%zu</td></tr>\n", m->nruns);
+    }
+    fl_out_put(o, "</tbody></table>\n");
+    for (size_t i = 0; i < run->nmutants; i++)
+        for (size_t j = 0; j < run->mutants[i].nruns; j++) {
+            const fl_mutant_run_t *r = &run->mutants[i].runs[j];
+            if (!r->claimed || r->verdict != FL_VERDICT_PASS)
+                continue;
+            fl_out_put(o, "<p class=\"fail-mark\">");
+            text(o, r->file);
+            fl_out_put(o, ": ");
+            text(o, r->name);
+            fl_out_put(o, ": claims to catch <code>");
+            text(o, run->mutants[i].name);
+            fl_out_put(o, "</code> but passed</p>\n");
+        }
+}
+
 /* ------------------------------------------------------------------ timeline ---- */
 
 static double xpos(uint64_t t_ns, uint64_t end_ns)
@@ -1090,6 +1138,7 @@ static int render(const fl_run_result_t *run, fl_buf_t *out)
                "type=\"search\" placeholder=\"filter by file or name\"> <button id=\"open-all\">"
                "expand all</button><button id=\"close-all\">collapse all</button></div>\n");
     summary_table(&o, run);
+    mutants_table(&o, run);
     for (int g = 0; g < 3; g++)
         for (size_t i = 0; i < run->nscenarios; i++)
             if (rank(run->scenarios[i].verdict) == g)

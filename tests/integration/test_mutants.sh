@@ -3,7 +3,7 @@
 # caught mutant (by a failed check, and by a Lua error, flagged as such), a surviving mutant
 # (exit 1, named), a catches claim that did not hold (flagged, exit 1), a failing baseline
 # (exit 1, no mutant run), the harness's FAULTLINE_BUG overriding the topology's, the JUnit
-# and JSON reports (valid, one testcase / entry per mutant), --filter, --shard refused, and
+# and JSON reports (valid, one testcase / entry per mutant), the HTML report's table, --filter, --shard refused, and
 # bad mutants / catches values as usage errors naming the file and line.
 . "$(dirname "$0")/lib.sh"
 it_init
@@ -39,13 +39,15 @@ fi
 W="$FL_TMP/weak"
 mkdir -p "$W"
 expect_exit 1 env IT_MARK="$MARK" "$FL" run --mutants --seed 42 --junit "$W/junit.xml" \
-    --json "$W/report.json" mutants/weak
+    --json "$W/report.json" --html "$W/report.html" mutants/weak
 expect_grep '^  off-by-one  caught by mutants/weak/sums\.lua: the sums are right$' "$OUT"
 expect_grep '^  unchecked   SURVIVED: 2 scenarios passed with it$' "$OUT"
 expect_grep '^  passed  mutants/weak/sums\.lua: only says hello \([0-9.]+s\): claims to catch off-by-one but passed$' "$OUT"
 expect_grep '^  mutants/weak/sums\.lua: only says hello: claims to catch off-by-one but passed$' "$OUT"
 expect_fgrep 'mutants: 1 caught, 1 survived, 1 false claim in ' "$OUT"
 expect_no_marker "$MARK" 3 "after mutants/weak"
+expect_grep '<tr><td><code>unchecked</code></td><td><span class="v v-fail">SURVIVED</span>' "$W/report.html"
+expect_grep '<p class="fail-mark">mutants/weak/sums\.lua: only says hello: claims to catch <code>off-by-one</code> but passed</p>' "$W/report.html"
 
 if /usr/bin/python3 - "$FL_SOURCE_DIR/docs/report.schema.json" "$R" "$W" >"$FL_TMP/py.out" 2>&1 <<'PY'; then
 # The reports as CI tools and scripts read them.
