@@ -50,13 +50,12 @@ function M.mutants(with_payments)
 end
 
 -- The environment every shop service gets: sub-second health checks (so discovery reacts
--- within a scenario), spans flushed every 100 ms (so traces are complete within one), and
--- the bug switch. SHOP_BUG=<mutant> puts FAULTLINE_BUG=<mutant> into every service, so a
--- suite can be run against a broken shop by hand (`SHOP_BUG=no-retry faultline run ...`).
--- FL_IT_MARK lets the integration tests find anything a scenario left running.
+-- within a scenario), spans flushed every 100 ms (so traces are complete within one).
+-- FL_IT_MARK lets the integration tests find anything a scenario left running. The bug
+-- switches (FAULTLINE_BUG) are the harness's: `faultline run --mutants` sets them.
 function M.env(...)
   local e = { FL_IT_MARK = os.getenv("IT_MARK"), SVC_CHECK_INTERVAL = "100ms",
-              OTEL_BSP_SCHEDULE_DELAY = "100", FAULTLINE_BUG = os.getenv("SHOP_BUG") or "" }
+              OTEL_BSP_SCHEDULE_DELAY = "100" }
   for _, extra in ipairs { ... } do
     for k, v in pairs(extra) do e[k] = v end
   end

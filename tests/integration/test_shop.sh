@@ -1,12 +1,14 @@
 # The shop through the harness: the suites of scenarios/shop/ (users, orders, payments and the
 # gateway on the fake Consul and the fake broker, through links, driven by curl clients,
 # judged by scenarios/lib/shop.lua). retries.lua and messaging.lua must pass on the correct
-# services; then each bug switch must make the scenario that exists for it fail:
-# FAULTLINE_BUG=no-retry (requests on reset connections fail), retry-past-max (more attempts
-# than the policy allows), sticky-lb (one replica takes everything), ack-before-commit (a crashed payments replica loses payments), no-deregister
-# (a stopped replica lingers in Consul), ignore-deadline (users finishes calls past their
-# deadline), drop-traceparent (users' spans leave the gateway's trace). Nothing may be left
-# running. (`faultline run --mutants scenarios/shop` does the same for every claim.)
+# services; then, with faultline run --mutants=<mutant> on one scenario, each bug switch
+# must be caught by the scenario that exists for it: FAULTLINE_BUG=no-retry (requests on
+# reset connections fail), retry-past-max (more attempts than the policy allows), sticky-lb
+# (one replica takes everything), ack-before-commit (a crashed payments replica loses
+# payments), no-deregister (a stopped replica lingers in Consul), ignore-deadline (users
+# finishes calls past their deadline), drop-traceparent (users' spans leave the gateway's
+# trace). Nothing may be left running. (`faultline run --mutants scenarios/shop`, in CI,
+# does it for every mutant and every claim.)
 IT_LIMIT=${IT_LIMIT:-150}
 . "$(dirname "$0")/lib.sh"
 it_init
@@ -19,27 +21,30 @@ expect_grep '\[note\] users-1: consul: registered service users-1 \(users\) at 1
 expect_grep '\[fault\] users-1: crash' "$S"
 expect_no_marker "$MARK" 3 "after shop/retries.lua"
 
-# bug_catches BUG FILE SCENARIO: with SHOP_BUG=BUG, that scenario of FILE fails (exit 1).
+# mutant_caught BUG FILE SCENARIO: --mutants=BUG on that scenario alone: it passes as it is
+# (the baseline), fails with FAULTLINE_BUG=BUG, and the run says so (exit 0).
 # (--filter takes a Lua pattern: the name's magic characters are escaped.)
-bug_catches() {
+mutant_caught() {
     _pat=$(printf '%s' "$3" | sed 's/[][^$().%*+?-]/%&/g')
-    expect_exit 1 env SHOP_BUG="$1" IT_MARK="$MARK" "$FL" run --seed 42 --filter "$_pat" "$2"
-    expect_fgrep "✗ $2: $3" "$OUT"
+    expect_exit 0 env IT_MARK="$MARK" "$FL" run --seed 42 --mutants="$1" --filter "$_pat" "$2"
+    expect_fgrep "✓ $2: $3" "$OUT"
+    expect_fgrep "  caught  $2: $3 (" "$OUT"
+    expect_fgrep "mutants: 1 caught, 0 survived, 0 false claims" "$OUT"
     expect_no_marker "$MARK" 3 "after the $1 run"
 }
-bug_catches no-retry shop/retries.lua "connections failing twice are retried into successes"
-bug_catches retry-past-max shop/retries.lua "under a total outage retries are throttled: errors, but no retry storm"
-bug_catches sticky-lb shop/balancing.lua "round robin spreads requests evenly"
-bug_catches no-deregister shop/discovery.lua "a stopped replica deregisters instead of lingering as critical"
-bug_catches ignore-deadline shop/deadlines.lua "past its deadline a call fails fast, and the server drops it"
-bug_catches drop-traceparent shop/tracing.lua "a request's trace is complete, with its retries as extra CLIENT spans"
+mutant_caught no-retry shop/retries.lua "connections failing twice are retried into successes"
+mutant_caught retry-past-max shop/retries.lua "under a total outage retries are throttled: errors, but no retry storm"
+mutant_caught sticky-lb shop/balancing.lua "round robin spreads requests evenly"
+mutant_caught no-deregister shop/discovery.lua "a stopped replica deregisters instead of lingering as critical"
+mutant_caught ignore-deadline shop/deadlines.lua "past its deadline a call fails fast, and the server drops it"
+mutant_caught drop-traceparent shop/tracing.lua "a request's trace is complete, with its retries as extra CLIENT spans"
 
 # the order flow: orders, payments, the broker (outbox, confirms, acks after commit)
 suite shop/messaging.lua
 expect_grep '\[fault\] broker: restart' "$S"
 expect_grep '\[note\] broker: queue payments\.order-created declared durable$' "$S"
 expect_no_marker "$MARK" 3 "after shop/messaging.lua"
-bug_catches ack-before-commit shop/messaging.lua "a payments replica crashing mid-flow loses no payment"
+mutant_caught ack-before-commit shop/messaging.lua "a payments replica crashing mid-flow loses no payment"
 
 echo "  (test_shop.sh took $(($(now_ms) - T0))ms)"
 it_done

@@ -4,7 +4,7 @@
 
 local function env()
   return { FL_IT_MARK = os.getenv("IT_MARK"), SVC_CHECK_INTERVAL = "100ms",
-           OTEL_BSP_SCHEDULE_DELAY = "100", FAULTLINE_BUG = os.getenv("SHOP_BUG") or "" }
+           OTEL_BSP_SCHEDULE_DELAY = "100" }
 end
 
 local CLIENT = [[
