@@ -627,7 +627,7 @@ static int start_entry(fl_scenario_t *sc, entry_t *en, start_t *s)
         .next = en->fn_ref != LUA_NOREF ? next_request : NULL,
         .next_arg = en,
         .msg = s->msg,
-        .on_result = on_result,
+        .on_result = en->keep ? on_result : NULL,
         .want_headers = s->want_headers,
         .on_done = on_done,
         .arg = en,

@@ -15,6 +15,7 @@
  * gRPC: services/runtime's client, one HTTP/2 connection per target, the deadline its own. */
 #include "harness/workload.h"
 
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,7 +393,8 @@ static void finish_h(req_t *r, fl_load_kind_t kind, int status, const char *mess
         second_t *s = second_of(ld, r->i, 0);
         if (s) {
             fl_hdr_record(&s->h, lat);
-            s->outstanding--;
+            if (s->outstanding)
+                s->outstanding--;
         }
         if (kind == FL_LOAD_OK) {
             ld->ok++;
@@ -875,13 +877,21 @@ static void pump(fl_load_t *ld)
         return;
     uint64_t now = uv_hrtime();
     uint64_t due = due_by(ld, now);
-    while (ld->ndue < due) {
+    while (ld->ndue < due) { /* one step per second of the schedule, not per request */
+        uint64_t k = offset_of(ld, ld->ndue) / NS;
+        /* the first request of a later second, as second_of counts (floating point aside) */
+        uint64_t end = (uint64_t)ceil((double)(k + 1) * ld->o.rate);
+        while (end > ld->ndue + 1 && offset_of(ld, end - 1) / NS > k)
+            end--;
+        while (offset_of(ld, end) / NS == k)
+            end++;
+        uint64_t upto = end < due ? end : due;
         second_t *s = second_of(ld, ld->ndue, 1);
         if (s) {
-            s->scheduled++;
-            s->outstanding++;
+            s->scheduled += upto - ld->ndue;
+            s->outstanding += upto - ld->ndue;
         }
-        ld->ndue++;
+        ld->ndue = upto;
     }
     while (ld->nsent < ld->ndue && ld->inflight < ld->o.concurrency) {
         if (send_one(ld, ld->nsent++))
@@ -906,7 +916,9 @@ static void pump(fl_load_t *ld)
         return;
     }
     uint64_t next = UINT64_MAX;
-    if (ld->ndue < ld->total)
+    /* while requests queue for a slot, an answer is what lets the next one go (and wakes the
+     * loop): a timer for the schedule would only spin it */
+    if (ld->ndue < ld->total && ld->nsent == ld->ndue)
         next = ld->start_ns + offset_of(ld, ld->ndue);
     if (ld->o.proto == FL_LOAD_HTTP && ld->head && ld->head->deadline < next)
         next = ld->head->deadline;
