@@ -53,7 +53,8 @@ expect_fgrep 'faultline: load/broken.lua:16: t:load request function returned a 
 expect_fgrep "faultline: load/broken.lua:27: waiting calls" "$ERR"
 expect_fgrep "(in the request function of t:load at load/broken.lua:26, request 3)" "$ERR"
 expect_no_fgrep "never reached" "$OUT"
-expect_summary "1 passed, 0 failed, 3 errors, 0 skipped" "$OUT"
+expect_fgrep 'timed out after 1s waiting at load/broken.lua:34' "$OUT"
+expect_summary "1 passed, 1 failed, 3 errors, 0 skipped" "$OUT"
 expect_no_grep 'Sanitizer|runtime error|handles left open' "$ERR"
 expect_no_marker "$MARK" 3 "after load/broken.lua"
 

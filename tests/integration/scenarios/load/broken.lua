@@ -30,6 +30,10 @@ scenario("waits inside", function(t)
   load:wait()
 end)
 
+scenario("times out while waiting for a load", { timeout = "1s" }, function(t)
+  t:load { to = "echo", rate = 100, duration = "5s", request = { path = "/" } }:wait()
+end)
+
 scenario("still fine afterwards", function(t)
   local s = t:load { to = "echo", rate = 100, duration = "0.5s", request = { path = "/" } }:wait()
   t:expect(s.ok == 50, "a load after broken ones works: " .. s.ok)
