@@ -4,7 +4,7 @@
 set -eu
 PKGS="
 build-essential cmake pkg-config clang-format clang libclang-rt-14-dev
-libuv1-dev liblua5.4-dev check libcurl4-openssl-dev libjansson-dev
+libuv1-dev liblua5.4-dev check libjansson-dev
 curl wrk sqlite3 libxml2-utils python3-junitparser python3-jsonschema procps chromium locales
 nghttp2-client nghttp2-server
 python3-consul
